@@ -1,0 +1,71 @@
+/* qnet.h - the Q-network, its target network and Adam state on a backend.
+ *
+ * A qnet owns five flat buffers laid out by one cldqn_layout: parameters,
+ * gradients, Adam's first and second moments, and target parameters. The
+ * OpenCL backend keeps them on the device; the reference backend runs
+ * ref_update on the host (the specification the device is tested against).
+ * Both backends produce the same numbers up to float rounding. */
+#ifndef CLDQN_QNET_H
+#define CLDQN_QNET_H
+
+#include <stdint.h>
+
+#include "cldqn/net.h"
+#include "cldqn/status.h"
+
+typedef enum { CLDQN_BACKEND_OPENCL, CLDQN_BACKEND_REF } cldqn_backend;
+
+typedef struct {
+    cldqn_backend backend;
+    const char
+        *device;    /* index or name substring; NULL: $CLDQN_DEVICE, else first GPU, else first */
+    int max_batch;  /* largest minibatch update will see (>= 1) */
+    int max_states; /* largest number of states q_values/greedy will see (>= 1) */
+    int profile;    /* enable OpenCL profiling events */
+} cldqn_qnet_options;
+
+cldqn_qnet_options cldqn_qnet_default_options(void);
+
+typedef struct cldqn_qnet cldqn_qnet;
+
+/* Creates a network with params (lay->total floats) as both online and target
+ * weights, zero Adam moments and step 0. */
+cldqn_status cldqn_qnet_create(const cldqn_layout *lay, const cldqn_learn_config *cfg,
+                               const cldqn_qnet_options *opt, const float *params,
+                               cldqn_qnet **out);
+void cldqn_qnet_free(cldqn_qnet *net);
+
+/* One training update on a minibatch (see cldqn_update_mode). *loss receives
+ * the mean loss (may be NULL). */
+cldqn_status cldqn_qnet_update(cldqn_qnet *net, const cldqn_batch *batch, float *loss);
+
+/* target <- params. */
+cldqn_status cldqn_qnet_sync_target(cldqn_qnet *net);
+
+/* Q-values (n,A) of the online network. */
+cldqn_status cldqn_qnet_q_values(cldqn_qnet *net, const int32_t *states, int n, float *q);
+
+/* Greedy actions (lowest index on ties) of the online network. */
+cldqn_status cldqn_qnet_greedy(cldqn_qnet *net, const int32_t *states, int n, int32_t *actions);
+
+typedef enum {
+    CLDQN_BUF_PARAMS,
+    CLDQN_BUF_TARGET,
+    CLDQN_BUF_GRAD,
+    CLDQN_BUF_ADAM_M,
+    CLDQN_BUF_ADAM_V,
+} cldqn_qnet_buffer;
+
+/* Copies a whole buffer (lay->total floats) to or from the host. */
+cldqn_status cldqn_qnet_read(cldqn_qnet *net, cldqn_qnet_buffer which, float *out);
+cldqn_status cldqn_qnet_write(cldqn_qnet *net, cldqn_qnet_buffer which, const float *in);
+
+/* Adam's step counter t (number of steps taken so far). */
+int cldqn_qnet_adam_step(const cldqn_qnet *net);
+void cldqn_qnet_set_adam_step(cldqn_qnet *net, int t);
+
+const cldqn_layout *cldqn_qnet_layout(const cldqn_qnet *net);
+/* Human-readable device ("host reference" for the reference backend). */
+const char *cldqn_qnet_device_name(const cldqn_qnet *net);
+
+#endif

@@ -1,0 +1,51 @@
+/* replay.h - replay memory: a ring buffer of compact Taxi transitions.
+ *
+ * 8 bytes per transition; the oldest is overwritten once full. Sampling is
+ * uniform over what has been written, never over unwritten slots. */
+#ifndef CLDQN_REPLAY_H
+#define CLDQN_REPLAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cldqn/rng.h"
+#include "cldqn/status.h"
+
+#define CLDQN_REPLAY_MIN_CAPACITY 1
+#define CLDQN_REPLAY_MAX_CAPACITY 100000000u
+
+typedef struct {
+    uint16_t state;
+    uint16_t next_state;
+    uint8_t action;
+    int8_t reward;
+    uint8_t terminated;
+    uint8_t reserved;
+} cldqn_transition;
+
+typedef struct cldqn_replay cldqn_replay;
+
+cldqn_status cldqn_replay_create(size_t capacity, cldqn_replay **out);
+void cldqn_replay_free(cldqn_replay *rb);
+void cldqn_replay_clear(cldqn_replay *rb);
+
+size_t cldqn_replay_capacity(const cldqn_replay *rb);
+size_t cldqn_replay_size(const cldqn_replay *rb);
+/* Total pushes ever (size saturates at capacity, this does not). */
+uint64_t cldqn_replay_pushed(const cldqn_replay *rb);
+
+void cldqn_replay_push(cldqn_replay *rb, const cldqn_transition *t);
+/* i-th stored transition, 0 = oldest. */
+const cldqn_transition *cldqn_replay_get(const cldqn_replay *rb, size_t i);
+
+/* Draws n indices (0 = oldest) uniformly; without replacement needs n <= size
+ * (the seed's random.sample). Fails with CLDQN_ERR_ARG if the memory is empty
+ * or too small. */
+cldqn_status cldqn_replay_sample(const cldqn_replay *rb, cldqn_rng *rng, size_t n,
+                                 int with_replacement, uint32_t *idx);
+
+/* Raw ring contents for checkpoints: writes/reads size transitions, oldest first. */
+cldqn_status cldqn_replay_restore(cldqn_replay *rb, const cldqn_transition *items, size_t n,
+                                  uint64_t pushed);
+
+#endif

@@ -2,7 +2,7 @@
 # files at run time. Run as: cmake -DKERNEL_DIR=... -DOUT=... -P embed_kernels.cmake
 file(GLOB cl_files "${KERNEL_DIR}/*.cl")
 list(SORT cl_files)
-set(body "/* Generated from kernels/*.cl by cmake/embed_kernels.cmake; do not edit. */\n")
+set(body "/* Generated from the .cl files in kernels/ by cmake/embed_kernels.cmake; do not edit. */\n")
 string(APPEND body "#include \"kernel_sources.h\"\n\n")
 set(table "const cldqn_kernel_source cldqn_kernel_sources[] = {\n")
 set(count 0)

@@ -1,4 +1,4 @@
-/* kernel_sources.h - OpenCL sources embedded at build time from kernels/*.cl. */
+/* kernel_sources.h - OpenCL sources embedded at build time from the .cl files in kernels/. */
 #ifndef CLDQN_KERNEL_SOURCES_H
 #define CLDQN_KERNEL_SOURCES_H
 

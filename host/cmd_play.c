@@ -1,12 +1,233 @@
-/* cmd_play.c - placeholder until the command lands; exits non-zero. */
+/* cmd_play.c - `cldqn play`: play Taxi in the terminal, or drive it from a script.
+ *
+ * With a terminal on stdin a person plays: the map is drawn, a key or word
+ * per line picks the action, reward and total are shown. Otherwise actions
+ * are read one per line from stdin (scripted mode), and --jsonl prints one
+ * JSON object per step for other programs. The episode stops at termination
+ * or truncation. */
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "cldqn/taxi.h"
 #include "cli.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: cldqn play [--start N | --seed S] [--rainy] [--fickle] [--time-limit N]\n"
+            "                  [--jsonl] [--color | --no-color]\n"
+            "\n"
+            "Play Taxi (Gymnasium's Taxi-v3/v4 rules). With a terminal on stdin you play\n"
+            "interactively; otherwise actions are read from stdin, one per line, as 0-5 or\n"
+            "south/north/east/west/pickup/dropoff (q quits). Stops when the passenger is\n"
+            "delivered or the time limit truncates the episode.\n"
+            "\n"
+            "options:\n"
+            "  --start N        start in state N (0..499) instead of a random start state\n"
+            "  --seed S         seed of the start-state draw, rain and fickleness (default 0,\n"
+            "                   interactive: the clock)\n"
+            "  --rainy          moves slip sideways: 0.8 intended, 0.1 each side\n"
+            "  --fickle         the passenger may change destination once (p = 0.3)\n"
+            "  --time-limit N   truncate after N steps (default 0 = none)\n"
+            "  --jsonl          print one JSON object per step: state, action, reward,\n"
+            "                   next_state, terminated, truncated, action_mask (of next_state,\n"
+            "                   like Gymnasium's info) instead of drawing the map\n"
+            "  --color, --no-color  ANSI colours in the map (default: when stdout is a terminal)\n"
+            "  -h, --help       show this help\n");
+}
+
+/* Parses a whole decimal integer in [lo, hi]; 0 on success. */
+static int parse_long(const char *s, long long lo, long long hi, long long *out)
+{
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+/* Strips leading and trailing blanks in place. */
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s)) s++;
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1])) s[--n] = '\0';
+    return s;
+}
+
+/* Interactive keys: the first letter of each action as well as names and digits. */
+static int parse_key(const char *s)
+{
+    static const char keys[] = "snewpd";
+    if (s[0] && !s[1]) {
+        const char *k = strchr(keys, tolower((unsigned char)s[0]));
+        if (k) return (int)(k - keys);
+    }
+    return cldqn_taxi_parse_action(s);
+}
+
+static void print_jsonl(int state, int action, const cldqn_taxi_step_result *r)
+{
+    uint8_t m = cldqn_taxi_action_mask(r->next_state);
+    printf("{\"state\":%d,\"action\":%d,\"reward\":%d,\"next_state\":%d,\"terminated\":%s,"
+           "\"truncated\":%s,\"action_mask\":[%d,%d,%d,%d,%d,%d]}\n",
+           state, action, r->reward, r->next_state, r->terminated ? "true" : "false",
+           r->truncated ? "true" : "false", m & 1, (m >> 1) & 1, (m >> 2) & 1, (m >> 3) & 1,
+           (m >> 4) & 1, (m >> 5) & 1);
+}
+
+static void print_map(const cldqn_taxi *env, int color)
+{
+    char buf[1024];
+    size_t n = cldqn_taxi_render(env, color, buf, sizeof buf);
+    fwrite(buf, 1, n < sizeof buf ? n : sizeof buf - 1, stdout);
+    /* Without colours the map alone does not show where anything is. */
+    static const char *const pads[5] = {"R", "G", "Y", "B", "in the taxi"};
+    int row, col, pass, dest;
+    cldqn_taxi_decode(env->state, &row, &col, &pass, &dest);
+    printf("state %d: taxi at row %d col %d, passenger %s%s, destination %s\n", env->state, row,
+           col, pass < 4 ? "at " : "", pads[pass], pads[dest]);
+}
 
 int cldqn_cmd_play(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "cldqn: 'play' is not implemented yet\n");
-    return 1;
+    cldqn_taxi_config cfg = cldqn_taxi_default_config();
+    long long start = -1, seed = 0, v;
+    int have_seed = 0, jsonl = 0, color = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--start")) {
+            if (!val) goto missing;
+            if (parse_long(val, 0, CLDQN_TAXI_STATES - 1, &start)) {
+                fprintf(stderr, "cldqn: play: --start '%s' is not a state in 0..499\n", val);
+                return 2;
+            }
+            i++;
+        } else if (!strcmp(a, "--seed")) {
+            if (!val) goto missing;
+            if (parse_long(val, 0, (long long)(~0ULL >> 1), &seed)) {
+                fprintf(stderr, "cldqn: play: --seed '%s' is not a non-negative integer\n", val);
+                return 2;
+            }
+            have_seed = 1;
+            i++;
+        } else if (!strcmp(a, "--time-limit")) {
+            if (!val) goto missing;
+            if (parse_long(val, 0, 1000000000, &v)) {
+                fprintf(stderr, "cldqn: play: --time-limit '%s' is not an integer >= 0\n", val);
+                return 2;
+            }
+            cfg.time_limit = (int)v;
+            i++;
+        } else if (!strcmp(a, "--rainy")) {
+            cfg.is_rainy = 1;
+        } else if (!strcmp(a, "--fickle")) {
+            cfg.fickle_passenger = 1;
+        } else if (!strcmp(a, "--jsonl")) {
+            jsonl = 1;
+        } else if (!strcmp(a, "--color")) {
+            color = 1;
+        } else if (!strcmp(a, "--no-color")) {
+            color = 0;
+        }
+        /* ---- SPOT FOR `--policy CKPT` (not implemented here) ----------------
+         * Another engineer adds: load the checkpoint's Q-network, and in the
+         * step loop below take the greedy action from it instead of reading
+         * stdin (watch a trained agent drive, with a short pause per step). */
+        else {
+            fprintf(stderr, "cldqn: play: unknown option '%s' (try 'cldqn play --help')\n", a);
+            return 2;
+        }
+        continue;
+    missing:
+        fprintf(stderr, "cldqn: play: %s needs a value\n", a);
+        return 2;
+    }
+
+    int interactive = isatty(STDIN_FILENO) && !jsonl;
+    if (color < 0) color = !jsonl && isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+    if (interactive && !have_seed) seed = (long long)time(NULL);
+
+    cldqn_taxi env;
+    if (cldqn_taxi_init(&env, &cfg, (uint64_t)seed) != CLDQN_OK) {
+        cldqn_cli_error("play");
+        return 2;
+    }
+    if (start >= 0) {
+        if (cldqn_taxi_reset_to(&env, (int)start) != CLDQN_OK) {
+            cldqn_cli_error("play");
+            return 2;
+        }
+    } else {
+        cldqn_taxi_reset(&env);
+    }
+
+    if (interactive)
+        printf("Taxi: pick up the passenger (blue letter) and drop them at the destination\n"
+               "(magenta). The taxi is yellow, green with the passenger aboard.\n"
+               "Actions: s(outh) n(orth) e(ast) w(est) p(ickup) d(ropoff), or 0-5; q quits.\n\n");
+    if (!jsonl) print_map(&env, color);
+
+    char line[256];
+    long lineno = 0, total = 0, steps = 0;
+    int done = 0, last_terminated = 0;
+    while (!done) {
+        /* ---- action source: stdin (interactive or scripted). `--policy CKPT`
+         * will plug in here as a second source. */
+        if (interactive) {
+            printf("action> ");
+            fflush(stdout);
+        }
+        if (!fgets(line, sizeof line, stdin)) break;
+        lineno++;
+        if (!strchr(line, '\n') && !feof(stdin)) {
+            fprintf(stderr, "cldqn: line %ld: line too long\n", lineno);
+            return 2;
+        }
+        char *t = trim(line);
+        if (!*t || *t == '#') continue;
+        if (!strcmp(t, "q") || !strcmp(t, "quit")) break;
+        int action = interactive ? parse_key(t) : cldqn_taxi_parse_action(t);
+        if (action < 0) {
+            if (interactive) {
+                printf("'%s' is not an action (s n e w p d, 0-5, q)\n", t);
+                continue;
+            }
+            fprintf(stderr, "cldqn: line %ld: bad action '%s'\n", lineno, t);
+            return 2;
+        }
+        int state = env.state;
+        cldqn_taxi_step_result r;
+        if (cldqn_taxi_step(&env, action, &r) != CLDQN_OK) {
+            cldqn_cli_error("play");
+            return 1;
+        }
+        total += r.reward;
+        steps++;
+        done = r.terminated || r.truncated;
+        last_terminated = r.terminated;
+        if (jsonl) {
+            print_jsonl(state, action, &r);
+        } else {
+            print_map(&env, color);
+            printf("step %ld: %s, reward %d, total %ld\n", steps, cldqn_taxi_action_name(action),
+                   r.reward, total);
+        }
+    }
+    if (!jsonl && done)
+        printf("%s after %ld steps, total reward %ld\n",
+               last_terminated ? "Delivered" : "Time limit reached", steps, total);
+    fflush(stdout);
+    return ferror(stdout) ? 1 : 0;
 }

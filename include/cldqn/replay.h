@@ -44,7 +44,11 @@ const cldqn_transition *cldqn_replay_get(const cldqn_replay *rb, size_t i);
 cldqn_status cldqn_replay_sample(const cldqn_replay *rb, cldqn_rng *rng, size_t n,
                                  int with_replacement, uint32_t *idx);
 
-/* Raw ring contents for checkpoints: writes/reads size transitions, oldest first. */
+/* Raw ring contents for checkpoints: writes/reads size transitions, oldest first.
+ * snapshot writes cldqn_replay_size(rb) transitions into items. restore needs
+ * n <= capacity and pushed >= n; fails with CLDQN_ERR_FORMAT on a transition
+ * that is not Taxi's (state or next_state >= 500, action >= 6). */
+cldqn_status cldqn_replay_snapshot(const cldqn_replay *rb, cldqn_transition *items);
 cldqn_status cldqn_replay_restore(cldqn_replay *rb, const cldqn_transition *items, size_t n,
                                   uint64_t pushed);
 

@@ -1,12 +1,75 @@
-/* cmd_devices.c - placeholder until the command lands; exits non-zero. */
+/* cmd_devices.c - `cldqn devices`: lists OpenCL platforms and devices.
+ *
+ * The global index printed here is what --device N and $CLDQN_DEVICE take. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
+#include "clrt.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: cldqn devices [--help]\n\n"
+               "Lists every OpenCL platform and device with its global index, name, vendor,\n"
+               "type, compute units, global/local memory, OpenCL version and maximum\n"
+               "work-group size. Choose a device for other commands by that index or by a\n"
+               "case-insensitive substring of its name (--device, or $CLDQN_DEVICE); the\n"
+               "default is the first GPU, else the first device.\n");
+}
+
+static const char *type_name(cl_device_type t)
+{
+    if (t & CL_DEVICE_TYPE_GPU) return "GPU";
+    if (t & CL_DEVICE_TYPE_ACCELERATOR) return "accelerator";
+    if (t & CL_DEVICE_TYPE_CPU) return "CPU";
+    return "other";
+}
+
+static void print_bytes(const char *label, cl_ulong b)
+{
+    if (b >= (cl_ulong)1 << 30)
+        printf("    %-18s %.1f GiB\n", label, (double)b / (double)((cl_ulong)1 << 30));
+    else if (b >= (cl_ulong)1 << 20)
+        printf("    %-18s %.1f MiB\n", label, (double)b / (double)((cl_ulong)1 << 20));
+    else
+        printf("    %-18s %.1f KiB\n", label, (double)b / 1024.0);
+}
 
 int cldqn_cmd_devices(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "cldqn: 'devices' is not implemented yet\n");
-    return 1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        fprintf(stderr, "cldqn devices: unknown argument '%s'\n", argv[i]);
+        usage(stderr);
+        return 2;
+    }
+    cldqn_cl_device_info *list;
+    int n;
+    if (cldqn_cl_list_devices(&list, &n) != CLDQN_OK) {
+        cldqn_cli_error("devices");
+        return 1;
+    }
+    int last_platform = -1;
+    for (int i = 0; i < n; i++) {
+        const cldqn_cl_device_info *d = &list[i];
+        if (d->platform_index != last_platform) {
+            printf("platform %d: %s (%s)\n", d->platform_index, d->platform_name,
+                   d->platform_version);
+            last_platform = d->platform_index;
+        }
+        printf("  device %d: %s\n", d->index, d->name);
+        printf("    %-18s %s\n", "vendor", d->vendor);
+        printf("    %-18s %s\n", "type", type_name(d->type));
+        printf("    %-18s %u\n", "compute units", d->compute_units);
+        print_bytes("global memory", d->global_mem);
+        print_bytes("local memory", d->local_mem);
+        printf("    %-18s %s\n", "version", d->version);
+        printf("    %-18s %zu\n", "max work-group", d->max_work_group);
+    }
+    free(list);
+    return 0;
 }

@@ -1,26 +1,128 @@
 /* qnet.c - the Q-network object of qnet.h on its two backends.
  *
  * REF keeps the five flat buffers (params, target, grad, adam m, adam v) on
- * the host and calls ref_update / ref_q_forward / ref_argmax. OPENCL is not
- * built yet in this revision and reports CLDQN_ERR_ARG. */
+ * the host and calls ref_update / ref_q_forward / ref_argmax.
+ *
+ * OPENCL keeps them on the device and runs the layered kernels of kernels/
+ * (one launch per operation, the twins of ref.h), enqueued back to back on one
+ * in-order queue with no clFinish inside an update. A minibatch is packed into
+ * one staging area and uploaded with one write; the loss is read back only when
+ * asked for. Dense layers go through the hand-written kernels or CLBlast's
+ * SGEMM, picked by size (see use_gemm; $CLDQN_GEMM=kernel|clblast forces one). */
 #include "cldqn/qnet.h"
 
+#include <clblast_c.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cldqn/ref.h"
+#include "clrt.h"
+
+enum { PROG_EMBED, PROG_DENSE, PROG_TD, PROG_OPTIM, N_PROGS };
+static const char *const prog_names[N_PROGS] = {"embed", "dense", "td", "optim"};
+
+enum {
+    K_EMBED_FWD,
+    K_EMBED_BWD,
+    K_DENSE_FWD,
+    K_DENSE_BWD,
+    K_BIAS_ACT,
+    K_MASK_DB,
+    K_TD_TARGET,
+    K_TD_LOSS,
+    K_KERAS_LOSS,
+    K_ARGMAX,
+    K_CLIP,
+    K_ADAM,
+    N_KERNELS
+};
+static const struct {
+    int prog;
+    const char *name;
+} kernel_defs[N_KERNELS] = {
+    {PROG_EMBED, "embed_forward"},  {PROG_EMBED, "embed_backward"},
+    {PROG_DENSE, "dense_forward"},  {PROG_DENSE, "dense_backward"},
+    {PROG_DENSE, "bias_act"},       {PROG_DENSE, "relu_mask_db"},
+    {PROG_TD, "td_target"},         {PROG_TD, "td_loss"},
+    {PROG_TD, "keras_sample_loss"}, {PROG_TD, "argmax"},
+    {PROG_OPTIM, "clip_grad_norm"}, {PROG_OPTIM, "adam"},
+};
+
+/* Regions of the packed minibatch, in upload order. */
+enum { BATCH_STATE, BATCH_ACTION, BATCH_NEXT, BATCH_REWARD, BATCH_TERM, N_BATCH };
+
+typedef enum { GEMM_AUTO, GEMM_KERNEL, GEMM_CLBLAST } gemm_choice;
+
+typedef struct {
+    cldqn_cl *cl;
+    cl_program prog[N_PROGS];
+    cl_kernel k[N_KERNELS];
+    size_t wg[N_KERNELS];
+    cl_mem buf[5];        /* indexed by cldqn_qnet_buffer; (total) each */
+    cl_mem batch;         /* packed minibatch, N_BATCH regions of region bytes */
+    cl_mem bsub[N_BATCH]; /* sub-buffers over the regions */
+    size_t region;        /* bytes per region, a multiple of the base address alignment */
+    unsigned char *staging;
+    cl_event upload;                          /* last batch write, still reading staging */
+    cl_mem acts[CLDQN_MAX_HIDDEN_LAYERS + 2]; /* (R, E), L x (R, H), (R, A); R = max rows */
+    cl_mem qn;                                /* (max_batch, A) target Q of next states */
+    cl_mem y;                                 /* (max_batch) TD targets */
+    cl_mem dq;                                /* (max_batch, A) */
+    cl_mem d[2];                              /* (R, w) backward ping-pong */
+    cl_mem loss;                              /* (1) mean loss of the last update */
+    cl_mem lbuf;                              /* (max_batch) per-sample losses */
+    cl_mem norm;                              /* (1) gradient norm before clipping */
+    cl_mem states;                            /* (max_states) int for q_values/greedy */
+    cl_mem actions;                           /* (max_states) int greedy actions */
+    gemm_choice gemm;
+} clnet;
 
 struct cldqn_qnet {
     cldqn_backend backend;
     cldqn_layout lay;
     cldqn_learn_config cfg;
     cldqn_qnet_options opt;
-    int adam_t; /* Adam steps taken so far */
-    /* REF backend: host buffers, each lay.total floats. */
-    float *buf[5]; /* indexed by cldqn_qnet_buffer */
-    float *q;      /* (max_states, A) scratch for greedy */
+    int adam_t;    /* Adam steps taken so far */
+    float *buf[5]; /* REF backend: host buffers, each lay.total floats */
+    float *q;      /* (max_states, A) host scratch for greedy (REF) */
+    clnet *dev;    /* OPENCL backend */
 };
+
+/* Kernel-argument list helpers: each expands to one {size, pointer} pair. */
+#define A_MEM(m)                                                                                   \
+    {                                                                                              \
+        sizeof(cl_mem), &(m)                                                                       \
+    }
+#define A_INT(x)                                                                                   \
+    {                                                                                              \
+        sizeof(cl_int), &(cl_int)                                                                  \
+        {                                                                                          \
+            (cl_int)(x)                                                                            \
+        }                                                                                          \
+    }
+#define A_UINT(x)                                                                                  \
+    {                                                                                              \
+        sizeof(cl_uint), &(cl_uint)                                                                \
+        {                                                                                          \
+            (cl_uint)(x)                                                                           \
+        }                                                                                          \
+    }
+#define A_FLT(x)                                                                                   \
+    {                                                                                              \
+        sizeof(cl_float), &(cl_float)                                                              \
+        {                                                                                          \
+            (cl_float)(x)                                                                          \
+        }                                                                                          \
+    }
+#define SET_ARGS(d, kid, ...)                                                                      \
+    cldqn_cl_set_args((d)->k[kid], kernel_defs[kid].name, (cldqn_cl_arg[]){__VA_ARGS__},           \
+                      (int)(sizeof((cldqn_cl_arg[]){__VA_ARGS__}) / sizeof(cldqn_cl_arg)))
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        cldqn_status st_ = (x);                                                                    \
+        if (st_ != CLDQN_OK) return st_;                                                           \
+    } while (0)
 
 cldqn_qnet_options cldqn_qnet_default_options(void)
 {
@@ -76,6 +178,335 @@ static cldqn_status check_batch(const cldqn_qnet *net, const cldqn_batch *b)
     return CLDQN_OK;
 }
 
+/* ---- OpenCL backend --------------------------------------------------- */
+
+static void clnet_free(clnet *d)
+{
+    if (!d) return;
+    if (d->cl && d->cl->queue) clFinish(d->cl->queue);
+    if (d->upload) clReleaseEvent(d->upload);
+    cl_mem *mems[] = {&d->batch, &d->qn,   &d->y,    &d->dq,     &d->d[0],   &d->d[1],
+                      &d->loss,  &d->lbuf, &d->norm, &d->states, &d->actions};
+    for (int i = 0; i < N_BATCH; i++)
+        if (d->bsub[i]) clReleaseMemObject(d->bsub[i]);
+    for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
+        if (*mems[i]) clReleaseMemObject(*mems[i]);
+    for (int i = 0; i < 5; i++)
+        if (d->buf[i]) clReleaseMemObject(d->buf[i]);
+    for (int i = 0; i < CLDQN_MAX_HIDDEN_LAYERS + 2; i++)
+        if (d->acts[i]) clReleaseMemObject(d->acts[i]);
+    for (int i = 0; i < N_KERNELS; i++)
+        if (d->k[i]) clReleaseKernel(d->k[i]);
+    for (int i = 0; i < N_PROGS; i++)
+        if (d->prog[i]) clReleaseProgram(d->prog[i]);
+    free(d->staging);
+    cldqn_cl_free(d->cl);
+    free(d);
+}
+
+static cldqn_status new_buffer(clnet *d, size_t bytes, cl_mem *out)
+{
+    cl_int err;
+    *out = clCreateBuffer(d->cl->ctx, CL_MEM_READ_WRITE, bytes ? bytes : 4, NULL, &err);
+    if (err != CL_SUCCESS) {
+        *out = NULL;
+        return cldqn_cl_check(err, "clCreateBuffer", __FILE__, __LINE__);
+    }
+    return CLDQN_OK;
+}
+
+static int max_width(const cldqn_net_shape *s)
+{
+    int w = s->embed;
+    if (s->layers > 0 && s->hidden > w) w = s->hidden;
+    if (s->n_actions > w) w = s->n_actions;
+    return w;
+}
+
+static cldqn_status clnet_create(cldqn_qnet *net, const float *params)
+{
+    clnet *d = calloc(1, sizeof *d);
+    if (!d) return cldqn_fail(CLDQN_ERR_NOMEM, "qnet_create: out of memory");
+    net->dev = d;
+    const char *g = getenv("CLDQN_GEMM");
+    d->gemm = !g || !*g || !strcmp(g, "auto") ? GEMM_AUTO
+              : !strcmp(g, "kernel")          ? GEMM_KERNEL
+              : !strcmp(g, "clblast")         ? GEMM_CLBLAST
+                                              : (gemm_choice)-1;
+    if ((int)d->gemm < 0)
+        return cldqn_fail(CLDQN_ERR_ARG, "$CLDQN_GEMM '%s' is not auto, kernel or clblast", g);
+    TRY(cldqn_cl_create(net->opt.device, net->opt.profile, &d->cl));
+    for (int p = 0; p < N_PROGS; p++)
+        TRY(cldqn_cl_build_program(d->cl, prog_names[p], NULL, &d->prog[p]));
+    for (int k = 0; k < N_KERNELS; k++) {
+        TRY(cldqn_cl_create_kernel(d->prog[kernel_defs[k].prog], kernel_defs[k].name, &d->k[k]));
+        /* td_loss and clip_grad_norm run as one work-group; the rest as many. */
+        d->wg[k] = cldqn_cl_kernel_wg(d->cl, d->k[k], (k == K_TD_LOSS || k == K_CLIP) ? 256 : 64);
+    }
+
+    const cldqn_net_shape *s = &net->lay.shape;
+    const size_t F = sizeof(float), total = net->lay.total;
+    const size_t MB = (size_t)net->opt.max_batch;
+    const size_t R = MB > (size_t)net->opt.max_states ? MB : (size_t)net->opt.max_states;
+    for (int i = 0; i < 5; i++) TRY(new_buffer(d, total * F, &d->buf[i]));
+    CLDQN_CL_CHECK(clEnqueueWriteBuffer(d->cl->queue, d->buf[CLDQN_BUF_PARAMS], CL_TRUE, 0,
+                                        total * F, params, 0, NULL, NULL));
+    CLDQN_CL_CHECK(clEnqueueWriteBuffer(d->cl->queue, d->buf[CLDQN_BUF_TARGET], CL_TRUE, 0,
+                                        total * F, params, 0, NULL, NULL));
+    const float zero = 0.0f;
+    for (int i = CLDQN_BUF_GRAD; i <= CLDQN_BUF_ADAM_V; i++)
+        CLDQN_CL_CHECK(
+            clEnqueueFillBuffer(d->cl->queue, d->buf[i], &zero, F, 0, total * F, 0, NULL, NULL));
+
+    /* Packed minibatch: five regions at offsets aligned for sub-buffers. */
+    size_t align = d->cl->info.mem_base_align;
+    d->region = (MB * 4 + align - 1) / align * align;
+    d->staging = calloc(N_BATCH, d->region);
+    if (!d->staging) return cldqn_fail(CLDQN_ERR_NOMEM, "qnet_create: out of memory");
+    TRY(new_buffer(d, N_BATCH * d->region, &d->batch));
+    for (int i = 0; i < N_BATCH; i++) {
+        cl_buffer_region r = {(size_t)i * d->region, d->region};
+        cl_int err;
+        d->bsub[i] =
+            clCreateSubBuffer(d->batch, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &r, &err);
+        if (err != CL_SUCCESS) {
+            d->bsub[i] = NULL;
+            return cldqn_cl_check(err, "clCreateSubBuffer", __FILE__, __LINE__);
+        }
+    }
+
+    const int L = s->layers;
+    TRY(new_buffer(d, R * (size_t)s->embed * F, &d->acts[0]));
+    for (int l = 1; l <= L; l++) TRY(new_buffer(d, R * (size_t)s->hidden * F, &d->acts[l]));
+    TRY(new_buffer(d, R * (size_t)s->n_actions * F, &d->acts[L + 1]));
+    TRY(new_buffer(d, MB * (size_t)s->n_actions * F, &d->qn));
+    TRY(new_buffer(d, MB * F, &d->y));
+    TRY(new_buffer(d, MB * (size_t)s->n_actions * F, &d->dq));
+    for (int i = 0; i < 2; i++) TRY(new_buffer(d, MB * (size_t)max_width(s) * F, &d->d[i]));
+    TRY(new_buffer(d, F, &d->loss));
+    TRY(new_buffer(d, MB * F, &d->lbuf));
+    TRY(new_buffer(d, F, &d->norm));
+    TRY(new_buffer(d, (size_t)net->opt.max_states * 4, &d->states));
+    TRY(new_buffer(d, (size_t)net->opt.max_states * 4, &d->actions));
+    CLDQN_CL_CHECK(clFinish(d->cl->queue));
+    return CLDQN_OK;
+}
+
+/* Hand-written kernel or CLBlast for a (rows x I) * (I x O) product. Measured
+ * on PoCL (2-core EPYC, see the report in the commit): the kernel wins at the
+ * seed's sizes (H 50, batch 32); CLBlast wins from about rows*I*O >= 2^22
+ * (e.g. H 512, batch 256). */
+static int use_gemm(const clnet *d, int rows, int I, int O)
+{
+    if (d->gemm != GEMM_AUTO) return d->gemm == GEMM_CLBLAST;
+    return (double)rows * I * O >= 4194304.0;
+}
+
+static cldqn_status clblast_check(CLBlastStatusCode c, const char *what)
+{
+    if (c == CLBlastSuccess) return CLDQN_OK;
+    return cldqn_fail(CLDQN_ERR_OPENCL, "CLBlastSgemm (%s) failed with status %d", what, (int)c);
+}
+
+/* y (rows,O) = act(x (rows,I) W^T + b), W and b at offsets into params. */
+static cldqn_status dense_fwd(clnet *d, cl_mem params, size_t w_off, size_t b_off, cl_mem x,
+                              int rows, int I, int O, int relu, cl_mem y)
+{
+    if (use_gemm(d, rows, I, O)) {
+        TRY(clblast_check(CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo,
+                                       CLBlastTransposeYes, (size_t)rows, (size_t)O, (size_t)I,
+                                       1.0f, x, 0, (size_t)I, params, w_off, (size_t)I, 0.0f, y, 0,
+                                       (size_t)O, &d->cl->queue, NULL),
+                          "dense forward"));
+        TRY(SET_ARGS(d, K_BIAS_ACT, A_MEM(params), A_MEM(y), A_INT(rows), A_INT(O), A_INT(relu),
+                     A_UINT(b_off)));
+        return cldqn_cl_launch(d->cl, d->k[K_BIAS_ACT], (size_t)rows * O, d->wg[K_BIAS_ACT]);
+    }
+    TRY(SET_ARGS(d, K_DENSE_FWD, A_MEM(params), A_MEM(params), A_MEM(x), A_INT(rows), A_INT(I),
+                 A_INT(O), A_INT(relu), A_MEM(y), A_UINT(w_off), A_UINT(b_off)));
+    return cldqn_cl_launch(d->cl, d->k[K_DENSE_FWD], (size_t)rows * O, d->wg[K_DENSE_FWD]);
+}
+
+/* Backward of dense_fwd: dW, db into grad at offsets; dx (rows,I). dy
+ * (rows,O) may be masked in place (CLBlast path). */
+static cldqn_status dense_bwd(clnet *d, cl_mem params, size_t w_off, cl_mem x, cl_mem y, cl_mem dy,
+                              int rows, int I, int O, int relu, cl_mem grad, size_t dw_off,
+                              size_t db_off, cl_mem dx)
+{
+    if (use_gemm(d, rows, I, O)) {
+        TRY(SET_ARGS(d, K_MASK_DB, A_MEM(y), A_MEM(dy), A_INT(rows), A_INT(O), A_INT(relu),
+                     A_MEM(grad), A_UINT(db_off)));
+        TRY(cldqn_cl_launch(d->cl, d->k[K_MASK_DB], (size_t)O, d->wg[K_MASK_DB]));
+        /* dW (O,I) = dy^T (O,rows) x (rows,I) */
+        TRY(clblast_check(CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeYes,
+                                       CLBlastTransposeNo, (size_t)O, (size_t)I, (size_t)rows, 1.0f,
+                                       dy, 0, (size_t)O, x, 0, (size_t)I, 0.0f, grad, dw_off,
+                                       (size_t)I, &d->cl->queue, NULL),
+                          "dW"));
+        /* dx (rows,I) = dy (rows,O) W (O,I) */
+        return clblast_check(CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo,
+                                          CLBlastTransposeNo, (size_t)rows, (size_t)I, (size_t)O,
+                                          1.0f, dy, 0, (size_t)O, params, w_off, (size_t)I, 0.0f,
+                                          dx, 0, (size_t)I, &d->cl->queue, NULL),
+                             "dx");
+    }
+    TRY(SET_ARGS(d, K_DENSE_BWD, A_MEM(params), A_MEM(x), A_MEM(y), A_MEM(dy), A_INT(rows),
+                 A_INT(I), A_INT(O), A_INT(relu), A_MEM(grad), A_MEM(grad), A_MEM(dx),
+                 A_UINT(w_off), A_UINT(dw_off), A_UINT(db_off), A_INT(1)));
+    size_t n = (size_t)O * I + (size_t)O + (size_t)rows * I;
+    return cldqn_cl_launch(d->cl, d->k[K_DENSE_BWD], n, d->wg[K_DENSE_BWD]);
+}
+
+/* Forward of rows states (states[s_off..]) under params, keeping every
+ * activation in acts; the Q-values (rows,A) go to q. */
+static cldqn_status forward(cldqn_qnet *net, cl_mem params, cl_mem states, int s_off, int rows,
+                            cl_mem q)
+{
+    clnet *d = net->dev;
+    const cldqn_layout *lay = &net->lay;
+    const int L = lay->shape.layers, E = lay->shape.embed;
+    TRY(SET_ARGS(d, K_EMBED_FWD, A_MEM(params), A_MEM(states), A_INT(rows), A_INT(E),
+                 A_MEM(d->acts[0]), A_UINT(lay->t[0].offset), A_UINT(s_off)));
+    TRY(cldqn_cl_launch(d->cl, d->k[K_EMBED_FWD], (size_t)rows * E, d->wg[K_EMBED_FWD]));
+    for (int l = 0; l <= L; l++) {
+        const cldqn_tensor *w = &lay->t[1 + 2 * l], *b = &lay->t[2 + 2 * l];
+        TRY(dense_fwd(d, params, w->offset, b->offset, d->acts[l], rows, w->cols, w->rows, l < L,
+                      l == L ? q : d->acts[l + 1]));
+    }
+    return CLDQN_OK;
+}
+
+/* Backward from dq (rows,A) into the grad buffer, then clipping and Adam. */
+static cldqn_status backward_step(cldqn_qnet *net, int s_off, int rows)
+{
+    clnet *d = net->dev;
+    const cldqn_layout *lay = &net->lay;
+    const int L = lay->shape.layers;
+    cl_mem params = d->buf[CLDQN_BUF_PARAMS], grad = d->buf[CLDQN_BUF_GRAD];
+    cl_mem dy = d->dq;
+    int next = 0;
+    for (int l = L; l >= 0; l--) {
+        const cldqn_tensor *w = &lay->t[1 + 2 * l], *b = &lay->t[2 + 2 * l];
+        cl_mem dx = d->d[next];
+        TRY(dense_bwd(d, params, w->offset, d->acts[l], d->acts[l + 1], dy, rows, w->cols, w->rows,
+                      l < L, grad, w->offset, b->offset, dx));
+        dy = dx;
+        next ^= 1;
+    }
+    const int E = lay->shape.embed, S = lay->shape.n_states;
+    TRY(SET_ARGS(d, K_EMBED_BWD, A_MEM(d->bsub[BATCH_STATE]), A_MEM(dy), A_INT(rows), A_INT(E),
+                 A_INT(S), A_MEM(grad), A_UINT(s_off), A_UINT(lay->t[0].offset)));
+    TRY(cldqn_cl_launch(d->cl, d->k[K_EMBED_BWD], (size_t)S * E, d->wg[K_EMBED_BWD]));
+
+    const cldqn_learn_config *c = &net->cfg;
+    if (c->max_grad_norm > 0.0f) {
+        TRY(SET_ARGS(d, K_CLIP, A_MEM(grad), A_UINT(lay->total), A_FLT(c->max_grad_norm),
+                     A_MEM(d->norm), {sizeof(cl_float), NULL}));
+        TRY(cldqn_cl_launch(d->cl, d->k[K_CLIP], d->wg[K_CLIP], d->wg[K_CLIP]));
+    }
+
+    /* Per-step scalars in double, exactly as ref_adam computes them. */
+    int t = ++net->adam_t;
+    double bc1 = 1.0 - pow((double)c->beta1, (double)t);
+    double bc2 = 1.0 - pow((double)c->beta2, (double)t);
+    float step = c->adam == CLDQN_ADAM_TORCH ? (float)(-(double)c->lr / bc1)
+                                             : (float)((double)c->lr * sqrt(bc2) / bc1);
+    float bc2_sqrt = (float)sqrt(bc2);
+    TRY(SET_ARGS(d, K_ADAM, A_MEM(params), A_MEM(grad), A_MEM(d->buf[CLDQN_BUF_ADAM_M]),
+                 A_MEM(d->buf[CLDQN_BUF_ADAM_V]), A_UINT(lay->total), A_FLT(c->lr), A_FLT(c->beta1),
+                 A_FLT(c->beta2), A_FLT(c->eps), A_INT(t), A_INT(c->adam), A_FLT(step),
+                 A_FLT(bc2_sqrt)));
+    return cldqn_cl_launch(d->cl, d->k[K_ADAM], lay->total, d->wg[K_ADAM]);
+}
+
+static cldqn_status upload_batch(clnet *d, const cldqn_batch *b)
+{
+    /* The previous write may still be reading the staging area. */
+    if (d->upload) {
+        CLDQN_CL_CHECK(clWaitForEvents(1, &d->upload));
+        clReleaseEvent(d->upload);
+        d->upload = NULL;
+    }
+    const void *src[N_BATCH] = {b->state, b->action, b->next_state, b->reward, b->terminated};
+    for (int i = 0; i < N_BATCH; i++)
+        memcpy(d->staging + (size_t)i * d->region, src[i], (size_t)b->n * 4);
+    size_t bytes = (N_BATCH - 1) * d->region + (size_t)b->n * 4;
+    CLDQN_CL_CHECK(clEnqueueWriteBuffer(d->cl->queue, d->batch, CL_FALSE, 0, bytes, d->staging, 0,
+                                        NULL, &d->upload));
+    return CLDQN_OK;
+}
+
+static cldqn_status clnet_update(cldqn_qnet *net, const cldqn_batch *batch, float *loss)
+{
+    clnet *d = net->dev;
+    const int B = batch->n, A = net->lay.shape.n_actions;
+    const cldqn_learn_config *c = &net->cfg;
+    TRY(upload_batch(d, batch));
+
+    /* Target Q of the next states and TD targets for the whole batch: the
+     * target network does not change during the update. */
+    TRY(forward(net, d->buf[CLDQN_BUF_TARGET], d->bsub[BATCH_NEXT], 0, B, d->qn));
+    TRY(SET_ARGS(d, K_TD_TARGET, A_MEM(d->qn), A_MEM(d->bsub[BATCH_REWARD]),
+                 A_MEM(d->bsub[BATCH_TERM]), A_INT(B), A_INT(A), A_FLT(c->gamma), A_MEM(d->y)));
+    TRY(cldqn_cl_launch(d->cl, d->k[K_TD_TARGET], (size_t)B, d->wg[K_TD_TARGET]));
+
+    const int L = net->lay.shape.layers;
+    cl_mem params = d->buf[CLDQN_BUF_PARAMS];
+    if (c->mode == CLDQN_UPDATE_MEAN) {
+        TRY(forward(net, params, d->bsub[BATCH_STATE], 0, B, d->acts[L + 1]));
+        TRY(SET_ARGS(d, K_TD_LOSS, A_MEM(d->acts[L + 1]), A_MEM(d->bsub[BATCH_ACTION]), A_MEM(d->y),
+                     A_INT(B), A_INT(A), A_INT(c->loss), A_FLT(c->huber_delta), A_MEM(d->dq),
+                     A_MEM(d->loss), A_MEM(d->lbuf)));
+        TRY(cldqn_cl_launch(d->cl, d->k[K_TD_LOSS], d->wg[K_TD_LOSS], d->wg[K_TD_LOSS]));
+        TRY(backward_step(net, 0, B));
+    } else {
+        /* The seed: one sample at a time, each seeing the parameters the
+         * previous sample's Adam step left behind. */
+        for (int i = 0; i < B; i++) {
+            TRY(forward(net, params, d->bsub[BATCH_STATE], i, 1, d->acts[L + 1]));
+            TRY(SET_ARGS(d, K_KERAS_LOSS, A_MEM(d->acts[L + 1]), A_MEM(d->bsub[BATCH_ACTION]),
+                         A_MEM(d->y), A_INT(A), A_MEM(d->dq), A_INT(i), A_MEM(d->lbuf)));
+            TRY(cldqn_cl_launch(d->cl, d->k[K_KERAS_LOSS], 1, 1));
+            TRY(backward_step(net, i, 1));
+        }
+    }
+    if (!loss) {
+        CLDQN_CL_CHECK(clFlush(d->cl->queue));
+        return CLDQN_OK;
+    }
+    float l;
+    if (c->mode == CLDQN_UPDATE_MEAN) {
+        CLDQN_CL_CHECK(
+            clEnqueueReadBuffer(d->cl->queue, d->loss, CL_TRUE, 0, sizeof l, &l, 0, NULL, NULL));
+    } else {
+        float *per = malloc((size_t)B * sizeof(float));
+        if (!per) return cldqn_fail(CLDQN_ERR_NOMEM, "qnet_update: out of memory");
+        cl_int err = clEnqueueReadBuffer(d->cl->queue, d->lbuf, CL_TRUE, 0,
+                                         (size_t)B * sizeof(float), per, 0, NULL, NULL);
+        float sum = 0.0f; /* in batch order, as ref_update */
+        for (int i = 0; i < B; i++) sum += per[i];
+        free(per);
+        CLDQN_CL_CHECK(err);
+        l = sum / (float)B;
+    }
+    if (!isfinite(l))
+        return cldqn_fail(CLDQN_ERR_NUMERIC, "qnet_update: loss is %g (diverged?)", l);
+    *loss = l;
+    return CLDQN_OK;
+}
+
+/* Q-values of n states into acts[L+1] on the device. */
+static cldqn_status clnet_q(cldqn_qnet *net, const int32_t *states, int n)
+{
+    clnet *d = net->dev;
+    CLDQN_CL_CHECK(clEnqueueWriteBuffer(d->cl->queue, d->states, CL_TRUE, 0, (size_t)n * 4, states,
+                                        0, NULL, NULL));
+    return forward(net, d->buf[CLDQN_BUF_PARAMS], d->states, 0, n,
+                   d->acts[net->lay.shape.layers + 1]);
+}
+
+/* ---- public API --------------------------------------------------------- */
+
 cldqn_status cldqn_qnet_create(const cldqn_layout *lay, const cldqn_learn_config *cfg,
                                const cldqn_qnet_options *opt, const float *params, cldqn_qnet **out)
 {
@@ -84,16 +515,17 @@ cldqn_status cldqn_qnet_create(const cldqn_layout *lay, const cldqn_learn_config
     if (!lay || !cfg || !params) return cldqn_fail(CLDQN_ERR_ARG, "qnet_create: NULL argument");
     cldqn_qnet_options o = opt ? *opt : cldqn_qnet_default_options();
     if (lay->total == 0 || lay->shape.n_states < 1 || lay->shape.n_actions < 1 ||
-        lay->shape.embed < 1)
-        return cldqn_fail(CLDQN_ERR_ARG, "qnet_create: empty network layout");
+        lay->shape.embed < 1 || lay->shape.layers < 0 ||
+        lay->shape.layers > CLDQN_MAX_HIDDEN_LAYERS ||
+        (lay->shape.layers > 0 && lay->shape.hidden < 1) ||
+        lay->n_tensors != 3 + 2 * lay->shape.layers)
+        return cldqn_fail(CLDQN_ERR_ARG, "qnet_create: empty or inconsistent network layout");
     if (o.max_batch < 1 || o.max_states < 1)
         return cldqn_fail(CLDQN_ERR_ARG, "qnet_create: max_batch %d and max_states %d must be >= 1",
                           o.max_batch, o.max_states);
     cldqn_status st = check_config(cfg);
     if (st != CLDQN_OK) return st;
-    if (o.backend == CLDQN_BACKEND_OPENCL)
-        return cldqn_fail(CLDQN_ERR_ARG, "qnet_create: the OpenCL backend is not built yet");
-    if (o.backend != CLDQN_BACKEND_REF)
+    if (o.backend != CLDQN_BACKEND_REF && o.backend != CLDQN_BACKEND_OPENCL)
         return cldqn_fail(CLDQN_ERR_ARG, "qnet_create: unknown backend %d", (int)o.backend);
 
     cldqn_qnet *net = calloc(1, sizeof *net);
@@ -102,6 +534,15 @@ cldqn_status cldqn_qnet_create(const cldqn_layout *lay, const cldqn_learn_config
     net->lay = *lay;
     net->cfg = *cfg;
     net->opt = o;
+    if (o.backend == CLDQN_BACKEND_OPENCL) {
+        st = clnet_create(net, params);
+        if (st != CLDQN_OK) {
+            cldqn_qnet_free(net);
+            return st;
+        }
+        *out = net;
+        return CLDQN_OK;
+    }
     for (int i = 0; i < 5; i++) {
         net->buf[i] = calloc(lay->total, sizeof(float));
         if (!net->buf[i]) {
@@ -126,6 +567,7 @@ void cldqn_qnet_free(cldqn_qnet *net)
     if (!net) return;
     for (int i = 0; i < 5; i++) free(net->buf[i]);
     free(net->q);
+    clnet_free(net->dev);
     free(net);
 }
 
@@ -134,6 +576,7 @@ cldqn_status cldqn_qnet_update(cldqn_qnet *net, const cldqn_batch *batch, float 
     if (!net) return cldqn_fail(CLDQN_ERR_ARG, "qnet_update: NULL network");
     cldqn_status st = check_batch(net, batch);
     if (st != CLDQN_OK) return st;
+    if (net->dev) return clnet_update(net, batch, loss);
     float l = ref_update(&net->lay, &net->cfg, net->buf[CLDQN_BUF_PARAMS],
                          net->buf[CLDQN_BUF_TARGET], net->buf[CLDQN_BUF_ADAM_M],
                          net->buf[CLDQN_BUF_ADAM_V], &net->adam_t, batch, net->buf[CLDQN_BUF_GRAD]);
@@ -148,28 +591,57 @@ cldqn_status cldqn_qnet_update(cldqn_qnet *net, const cldqn_batch *batch, float 
 cldqn_status cldqn_qnet_sync_target(cldqn_qnet *net)
 {
     if (!net) return cldqn_fail(CLDQN_ERR_ARG, "qnet_sync_target: NULL network");
+    if (net->dev) {
+        CLDQN_CL_CHECK(clEnqueueCopyBuffer(net->dev->cl->queue, net->dev->buf[CLDQN_BUF_PARAMS],
+                                           net->dev->buf[CLDQN_BUF_TARGET], 0, 0,
+                                           net->lay.total * sizeof(float), 0, NULL, NULL));
+        return CLDQN_OK;
+    }
     memcpy(net->buf[CLDQN_BUF_TARGET], net->buf[CLDQN_BUF_PARAMS], net->lay.total * sizeof(float));
     return CLDQN_OK;
 }
 
+static cldqn_status check_query(cldqn_qnet *net, const int32_t *states, int n, const void *out,
+                                const char *what)
+{
+    if (!net || !states || !out) return cldqn_fail(CLDQN_ERR_ARG, "%s: NULL argument", what);
+    if (n < 1 || n > net->opt.max_states)
+        return cldqn_fail(CLDQN_ERR_ARG, "%s: %d states not in [1,%d]", what, n,
+                          net->opt.max_states);
+    return check_states(net, states, n, "states");
+}
+
 cldqn_status cldqn_qnet_q_values(cldqn_qnet *net, const int32_t *states, int n, float *q)
 {
-    if (!net || !states || !q) return cldqn_fail(CLDQN_ERR_ARG, "qnet_q_values: NULL argument");
-    if (n < 1 || n > net->opt.max_states)
-        return cldqn_fail(CLDQN_ERR_ARG, "qnet_q_values: %d states not in [1,%d]", n,
-                          net->opt.max_states);
-    cldqn_status st = check_states(net, states, n, "states");
-    if (st != CLDQN_OK) return st;
+    TRY(check_query(net, states, n, q, "qnet_q_values"));
+    const int A = net->lay.shape.n_actions;
+    if (net->dev) {
+        TRY(clnet_q(net, states, n));
+        CLDQN_CL_CHECK(clEnqueueReadBuffer(net->dev->cl->queue,
+                                           net->dev->acts[net->lay.shape.layers + 1], CL_TRUE, 0,
+                                           (size_t)n * A * sizeof(float), q, 0, NULL, NULL));
+        return CLDQN_OK;
+    }
     ref_q_forward(&net->lay, net->buf[CLDQN_BUF_PARAMS], states, n, q);
     return CLDQN_OK;
 }
 
 cldqn_status cldqn_qnet_greedy(cldqn_qnet *net, const int32_t *states, int n, int32_t *actions)
 {
-    if (!net || !states || !actions) return cldqn_fail(CLDQN_ERR_ARG, "qnet_greedy: NULL argument");
-    cldqn_status st = cldqn_qnet_q_values(net, states, n, net ? net->q : NULL);
-    if (st != CLDQN_OK) return st;
-    ref_argmax(net->q, n, net->lay.shape.n_actions, actions);
+    TRY(check_query(net, states, n, actions, "qnet_greedy"));
+    const int A = net->lay.shape.n_actions;
+    if (net->dev) {
+        clnet *d = net->dev;
+        TRY(clnet_q(net, states, n));
+        TRY(SET_ARGS(d, K_ARGMAX, A_MEM(d->acts[net->lay.shape.layers + 1]), A_INT(n), A_INT(A),
+                     A_MEM(d->actions)));
+        TRY(cldqn_cl_launch(d->cl, d->k[K_ARGMAX], (size_t)n, d->wg[K_ARGMAX]));
+        CLDQN_CL_CHECK(clEnqueueReadBuffer(d->cl->queue, d->actions, CL_TRUE, 0, (size_t)n * 4,
+                                           actions, 0, NULL, NULL));
+        return CLDQN_OK;
+    }
+    ref_q_forward(&net->lay, net->buf[CLDQN_BUF_PARAMS], states, n, net->q);
+    ref_argmax(net->q, n, A, actions);
     return CLDQN_OK;
 }
 
@@ -183,17 +655,27 @@ static cldqn_status check_buffer(const cldqn_qnet *net, cldqn_qnet_buffer which,
 
 cldqn_status cldqn_qnet_read(cldqn_qnet *net, cldqn_qnet_buffer which, float *out)
 {
-    cldqn_status st = check_buffer(net, which, out);
-    if (st != CLDQN_OK) return st;
-    memcpy(out, net->buf[which], net->lay.total * sizeof(float));
+    TRY(check_buffer(net, which, out));
+    const size_t bytes = net->lay.total * sizeof(float);
+    if (net->dev) {
+        CLDQN_CL_CHECK(clEnqueueReadBuffer(net->dev->cl->queue, net->dev->buf[which], CL_TRUE, 0,
+                                           bytes, out, 0, NULL, NULL));
+        return CLDQN_OK;
+    }
+    memcpy(out, net->buf[which], bytes);
     return CLDQN_OK;
 }
 
 cldqn_status cldqn_qnet_write(cldqn_qnet *net, cldqn_qnet_buffer which, const float *in)
 {
-    cldqn_status st = check_buffer(net, which, in);
-    if (st != CLDQN_OK) return st;
-    memcpy(net->buf[which], in, net->lay.total * sizeof(float));
+    TRY(check_buffer(net, which, in));
+    const size_t bytes = net->lay.total * sizeof(float);
+    if (net->dev) {
+        CLDQN_CL_CHECK(clEnqueueWriteBuffer(net->dev->cl->queue, net->dev->buf[which], CL_TRUE, 0,
+                                            bytes, in, 0, NULL, NULL));
+        return CLDQN_OK;
+    }
+    memcpy(net->buf[which], in, bytes);
     return CLDQN_OK;
 }
 
@@ -214,6 +696,6 @@ const cldqn_layout *cldqn_qnet_layout(const cldqn_qnet *net)
 
 const char *cldqn_qnet_device_name(const cldqn_qnet *net)
 {
-    (void)net;
+    if (net && net->dev) return net->dev->cl->info.name;
     return "host reference";
 }

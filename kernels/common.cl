@@ -1,0 +1,10 @@
+/* common.cl - prepended to every kernel program (see host/clrt.c).
+ *
+ * No contraction of a*b+c into FMA: the kernels must round exactly like the
+ * C reference in host/ref.c, which is built with -ffp-contract=off. Sums run
+ * in increasing index order from 0.0f, as in ref.c; no float atomics. */
+#pragma OPENCL FP_CONTRACT OFF
+
+/* Flat 1-D id; kernels launch n work-items rounded up to the work-group size
+ * and return early for ids >= n (never before a barrier). */
+#define GID() ((uint)get_global_id(0))

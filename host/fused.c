@@ -1,0 +1,370 @@
+/* fused.c - host side of the fused single-launch update (see fused.h).
+ *
+ * Builds kernels/fused.cl once per shape and configuration with the sizes as
+ * -D defines, packs each minibatch and its per-step Adam scalars into one
+ * buffer (one write), launches one work-group and reads back loss and greedy
+ * action in one 8-byte read. The kernel is self-contained (it does not need
+ * common.cl) and is taken from the embedded sources, or from
+ * $CLDQN_KERNEL_DIR/fused.cl when that is set, like the other programs. */
+#include "fused.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel_sources.h"
+
+#define FUSED_DEFAULT_WG 64 /* best of 16..256 on PoCL here; see docs/benchmarks.md */
+
+struct cldqn_fused {
+    cl_context ctx;
+    cl_command_queue queue;
+    cl_program prog;
+    cl_kernel kern;
+    cl_mem in;  /* packed batch (ints), see FU_IN_* in fused.cl */
+    cl_mem ws;  /* scratch */
+    cl_mem out; /* [0] loss bits, [1] greedy action */
+    cl_mem bound[5];
+    int bound_b;
+    cldqn_layout lay;
+    cldqn_learn_config cfg;
+    int max_batch, bp;
+    size_t wg;
+    int32_t *stage; /* host copy of the packed input; stays valid while enqueued */
+    size_t stage_ints;
+};
+
+static _Thread_local char build_log[65536];
+
+const char *cldqn_fused_build_log(void)
+{
+    return build_log;
+}
+
+/* Records "CALL failed: code (file:line)" for an OpenCL error. */
+static cldqn_status cl_fail(cl_int err, const char *call, int line)
+{
+    return cldqn_fail(CLDQN_ERR_OPENCL, "%s failed: OpenCL error %d (%s:%d)", call, (int)err,
+                      __FILE__, line);
+}
+#define CL_TRY(call)                                                                               \
+    do {                                                                                           \
+        cl_int e_ = (call);                                                                        \
+        if (e_ != CL_SUCCESS) return cl_fail(e_, #call, __LINE__);                                 \
+    } while (0)
+
+static int round_up(int n, int k)
+{
+    return (n + k - 1) / k * k;
+}
+
+/* Scratch floats the kernel uses: must match FU_SCRATCH in fused.cl. */
+static size_t scratch_floats(const cldqn_net_shape *s, int bp)
+{
+    size_t E = (size_t)s->embed, H = (size_t)s->hidden, L = (size_t)s->layers,
+           A = (size_t)s->n_actions, B = (size_t)bp;
+    size_t maxw = E > H ? E : H;
+    if (A > maxw) maxw = A;
+    size_t e8 = (E + 7) / 8 * 8, h8 = (H + 7) / 8 * 8;
+    size_t n = E * B + L * H * B + A * B; /* transposed activations */
+    n += e8 * B + L * h8 * B;             /* row-major activations */
+    n += 4 * maxw * B;                    /* target and gradient ping-pong */
+    n += 2 * B + 16 + B + 1;              /* targets, losses, misc, rows */
+    return n;
+}
+
+/* The kernel computes offsets with cldqn_layout_init's contiguous formula. */
+static cldqn_status check_layout(const cldqn_layout *lay)
+{
+    cldqn_layout want;
+    cldqn_status st = cldqn_layout_init(&lay->shape, &want);
+    if (st != CLDQN_OK) return st;
+    if (want.n_tensors != lay->n_tensors || want.total != lay->total)
+        return cldqn_fail(CLDQN_ERR_ARG, "fused: layout is not the standard contiguous one");
+    for (int i = 0; i < want.n_tensors; i++)
+        if (want.t[i].offset != lay->t[i].offset || want.t[i].rows != lay->t[i].rows ||
+            want.t[i].cols != lay->t[i].cols)
+            return cldqn_fail(CLDQN_ERR_ARG, "fused: tensor %s is not where the kernel expects it",
+                              lay->t[i].name);
+    return CLDQN_OK;
+}
+
+/* Source of kernels/fused.cl: $CLDQN_KERNEL_DIR/fused.cl if set, else embedded. */
+static cldqn_status load_source(char **out)
+{
+    const char *dir = getenv("CLDQN_KERNEL_DIR");
+    if (dir && *dir) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/fused.cl", dir);
+        FILE *fp = fopen(path, "rb");
+        if (!fp) return cldqn_fail(CLDQN_ERR_IO, "fused: cannot open %s", path);
+        fseek(fp, 0, SEEK_END);
+        long n = ftell(fp);
+        fseek(fp, 0, SEEK_SET);
+        char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+        if (!s || fread(s, 1, (size_t)n, fp) != (size_t)n) {
+            free(s);
+            fclose(fp);
+            return cldqn_fail(CLDQN_ERR_IO, "fused: cannot read %s", path);
+        }
+        fclose(fp);
+        s[n] = 0;
+        *out = s;
+        return CLDQN_OK;
+    }
+    for (int i = 0; i < cldqn_kernel_source_count; i++)
+        if (cldqn_kernel_sources[i].name && !strcmp(cldqn_kernel_sources[i].name, "fused")) {
+            *out = strdup(cldqn_kernel_sources[i].source);
+            return *out ? CLDQN_OK : cldqn_fail(CLDQN_ERR_NOMEM, "fused: out of memory");
+        }
+    return cldqn_fail(CLDQN_ERR_IO, "fused: kernels/fused.cl is not embedded in this build");
+}
+
+static cldqn_status build(cldqn_fused *f, cl_device_id dev)
+{
+    const cldqn_net_shape *s = &f->lay.shape;
+    char opts[512];
+    /* Correctly rounded / and sqrt: OpenCL allows 2.5 and 3 ulp otherwise. */
+    snprintf(opts, sizeof opts,
+             "-cl-std=CL1.2 -cl-fp32-correctly-rounded-divide-sqrt -DFU_S=%d -DFU_E=%d "
+             "-DFU_H=%d -DFU_L=%d -DFU_A=%d -DFU_BP=%d -DFU_MODE=%d -DFU_LOSS=%d -DFU_ADAM=%d "
+             "-DFU_CLIP=%d",
+             s->n_states, s->embed, s->hidden, s->layers, s->n_actions, f->bp,
+             f->cfg.mode == CLDQN_UPDATE_PER_SAMPLE, f->cfg.loss == CLDQN_LOSS_HUBER,
+             f->cfg.adam == CLDQN_ADAM_KERAS, f->cfg.max_grad_norm > 0.0f);
+    char *src = NULL;
+    cldqn_status st = load_source(&src);
+    if (st != CLDQN_OK) return st;
+    cl_int err;
+    const char *srcs[1] = {src};
+    f->prog = clCreateProgramWithSource(f->ctx, 1, srcs, NULL, &err);
+    free(src);
+    if (err != CL_SUCCESS) return cl_fail(err, "clCreateProgramWithSource", __LINE__);
+    build_log[0] = 0;
+    err = clBuildProgram(f->prog, 1, &dev, opts, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        size_t n = 0;
+        clGetProgramBuildInfo(f->prog, dev, CL_PROGRAM_BUILD_LOG, sizeof build_log, build_log, &n);
+        build_log[sizeof build_log - 1] = 0;
+        return cldqn_fail(CLDQN_ERR_BUILD, "fused: kernel build failed (OpenCL error %d)",
+                          (int)err);
+    }
+    f->kern = clCreateKernel(f->prog, "fused_update", &err);
+    if (err != CL_SUCCESS) return cl_fail(err, "clCreateKernel(fused_update)", __LINE__);
+    return CLDQN_OK;
+}
+
+static cldqn_status check_config(const cldqn_learn_config *c)
+{
+    if (c->mode != CLDQN_UPDATE_MEAN && c->mode != CLDQN_UPDATE_PER_SAMPLE)
+        return cldqn_fail(CLDQN_ERR_ARG, "fused: unknown update mode %d", (int)c->mode);
+    if (c->loss != CLDQN_LOSS_MSE && c->loss != CLDQN_LOSS_HUBER)
+        return cldqn_fail(CLDQN_ERR_ARG, "fused: unknown loss kind %d", (int)c->loss);
+    if (c->adam != CLDQN_ADAM_TORCH && c->adam != CLDQN_ADAM_KERAS)
+        return cldqn_fail(CLDQN_ERR_ARG, "fused: unknown Adam kind %d", (int)c->adam);
+    if (!(c->max_grad_norm >= 0.0f))
+        return cldqn_fail(CLDQN_ERR_ARG, "fused: max grad norm %g must be >= 0", c->max_grad_norm);
+    return CLDQN_OK;
+}
+
+static cldqn_status create(cldqn_fused *f, cl_context ctx, cl_command_queue queue, cl_device_id dev,
+                           size_t wg_cap)
+{
+    CL_TRY(clRetainContext(ctx));
+    f->ctx = ctx;
+    CL_TRY(clRetainCommandQueue(queue));
+    f->queue = queue;
+    cldqn_status st = build(f, dev);
+    if (st != CLDQN_OK) return st;
+
+    size_t kwg = 0, dwg = 0;
+    CL_TRY(
+        clGetKernelWorkGroupInfo(f->kern, dev, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL));
+    CL_TRY(clGetDeviceInfo(dev, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof dwg, &dwg, NULL));
+    size_t wg = kwg < dwg ? kwg : dwg;
+    size_t cap = wg_cap ? wg_cap : FUSED_DEFAULT_WG;
+    if (wg > cap) wg = cap;
+    size_t p2 = 1;
+    while (p2 * 2 <= wg) p2 *= 2;
+    if (wg < 1) return cldqn_fail(CLDQN_ERR_OPENCL, "fused: device allows no work-group");
+    f->wg = p2;
+
+    /* states, actions, next states, rewards, terminated, greedy state, Adam */
+    f->stage_ints = 5 * (size_t)f->bp + 4 + 2 * (size_t)f->bp;
+    f->stage = calloc(f->stage_ints, sizeof(int32_t));
+    if (!f->stage) return cldqn_fail(CLDQN_ERR_NOMEM, "fused: out of memory");
+    cl_int err;
+    f->in = clCreateBuffer(f->ctx, CL_MEM_READ_ONLY, f->stage_ints * sizeof(int32_t), NULL, &err);
+    if (err != CL_SUCCESS) return cl_fail(err, "clCreateBuffer(in)", __LINE__);
+    size_t nws = scratch_floats(&f->lay.shape, f->bp);
+    f->ws = clCreateBuffer(f->ctx, CL_MEM_READ_WRITE, nws * sizeof(float), NULL, &err);
+    if (err != CL_SUCCESS) return cl_fail(err, "clCreateBuffer(scratch)", __LINE__);
+    f->out = clCreateBuffer(f->ctx, CL_MEM_WRITE_ONLY, 2 * sizeof(int32_t), NULL, &err);
+    if (err != CL_SUCCESS) return cl_fail(err, "clCreateBuffer(out)", __LINE__);
+    /* Zero scratch: the padding columns of the row-major activations are
+     * read (into lanes no result uses) and never written. */
+    const float zero = 0.0f;
+    CL_TRY(clEnqueueFillBuffer(f->queue, f->ws, &zero, sizeof zero, 0, nws * sizeof(float), 0, NULL,
+                               NULL));
+    CL_TRY(clEnqueueWriteBuffer(f->queue, f->in, CL_TRUE, 0, f->stage_ints * sizeof(int32_t),
+                                f->stage, 0, NULL, NULL));
+
+    const cldqn_learn_config *c = &f->cfg;
+    const float omb1 = 1.0f - c->beta1, omb2 = 1.0f - c->beta2; /* as ref_adam */
+    CL_TRY(clSetKernelArg(f->kern, 5, sizeof(cl_mem), &f->in));
+    CL_TRY(clSetKernelArg(f->kern, 6, sizeof(cl_mem), &f->ws));
+    CL_TRY(clSetKernelArg(f->kern, 7, sizeof(cl_mem), &f->out));
+    CL_TRY(clSetKernelArg(f->kern, 9, sizeof(float), &c->gamma));
+    CL_TRY(clSetKernelArg(f->kern, 10, sizeof(float), &c->beta1));
+    CL_TRY(clSetKernelArg(f->kern, 11, sizeof(float), &c->beta2));
+    CL_TRY(clSetKernelArg(f->kern, 12, sizeof(float), &c->eps));
+    CL_TRY(clSetKernelArg(f->kern, 13, sizeof(float), &omb1));
+    CL_TRY(clSetKernelArg(f->kern, 14, sizeof(float), &omb2));
+    CL_TRY(clSetKernelArg(f->kern, 15, sizeof(float), &c->huber_delta));
+    CL_TRY(clSetKernelArg(f->kern, 16, sizeof(float), &c->max_grad_norm));
+    return CLDQN_OK;
+}
+
+cldqn_status cldqn_fused_create(cl_context ctx, cl_command_queue queue, cl_device_id dev,
+                                const cldqn_layout *lay, const cldqn_learn_config *cfg,
+                                int max_batch, size_t wg_cap, cldqn_fused **out)
+{
+    if (!out) return cldqn_fail(CLDQN_ERR_ARG, "fused_create: NULL output pointer");
+    *out = NULL;
+    if (!ctx || !queue || !dev || !lay || !cfg)
+        return cldqn_fail(CLDQN_ERR_ARG, "fused_create: NULL argument");
+    if (max_batch < 1 || max_batch > (1 << 20))
+        return cldqn_fail(CLDQN_ERR_ARG, "fused_create: max batch %d not in [1, 2^20]", max_batch);
+    cldqn_status st = check_layout(lay);
+    if (st == CLDQN_OK) st = check_config(cfg);
+    if (st != CLDQN_OK) return st;
+    cldqn_fused *f = calloc(1, sizeof *f);
+    if (!f) return cldqn_fail(CLDQN_ERR_NOMEM, "fused_create: out of memory");
+    f->lay = *lay;
+    f->cfg = *cfg;
+    f->max_batch = max_batch;
+    f->bp = round_up(max_batch, 16);
+    f->bound_b = -1;
+    st = create(f, ctx, queue, dev, wg_cap);
+    if (st != CLDQN_OK) {
+        cldqn_fused_free(f);
+        return st;
+    }
+    *out = f;
+    return CLDQN_OK;
+}
+
+void cldqn_fused_free(cldqn_fused *f)
+{
+    if (!f) return;
+    if (f->kern) clReleaseKernel(f->kern);
+    if (f->prog) clReleaseProgram(f->prog);
+    if (f->in) clReleaseMemObject(f->in);
+    if (f->ws) clReleaseMemObject(f->ws);
+    if (f->out) clReleaseMemObject(f->out);
+    /* ctx and queue are set only once retained. */
+    if (f->queue) clReleaseCommandQueue(f->queue);
+    if (f->ctx) clReleaseContext(f->ctx);
+    free(f->stage);
+    free(f);
+}
+
+int cldqn_fused_adam_steps(const cldqn_fused *f, int n)
+{
+    return f->cfg.mode == CLDQN_UPDATE_PER_SAMPLE ? n : 1;
+}
+
+size_t cldqn_fused_wg(const cldqn_fused *f)
+{
+    return f->wg;
+}
+
+static int32_t float_bits(float x)
+{
+    int32_t i;
+    memcpy(&i, &x, sizeof i);
+    return i;
+}
+
+/* Adam's per-step scalars for step t, computed exactly as ref_adam does
+ * (double, rounded to float once): TORCH (-lr/bc1, sqrt(bc2)); KERAS
+ * (lr sqrt(bc2)/bc1, unused). */
+static void adam_scalars(const cldqn_learn_config *c, int t, float *s0, float *s1)
+{
+    const double bc1 = 1.0 - pow((double)c->beta1, (double)t);
+    const double bc2 = 1.0 - pow((double)c->beta2, (double)t);
+    if (c->adam == CLDQN_ADAM_TORCH) {
+        *s0 = (float)(-(double)c->lr / bc1);
+        *s1 = (float)sqrt(bc2);
+    } else {
+        *s0 = (float)((double)c->lr * sqrt(bc2) / bc1);
+        *s1 = 1.0f;
+    }
+}
+
+cldqn_status cldqn_fused_update(cldqn_fused *f, cl_mem params, cl_mem grad, cl_mem m, cl_mem v,
+                                cl_mem target, const cldqn_batch *batch, int adam_t, int next_state,
+                                float *loss, int32_t *next_action)
+{
+    if (!f || !batch) return cldqn_fail(CLDQN_ERR_ARG, "fused_update: NULL argument");
+    if (!params || !grad || !m || !v || !target)
+        return cldqn_fail(CLDQN_ERR_ARG, "fused_update: NULL buffer");
+    const cldqn_batch *b = batch;
+    const int n = b->n, S = f->lay.shape.n_states, A = f->lay.shape.n_actions, bp = f->bp;
+    if (n < 1 || n > f->max_batch)
+        return cldqn_fail(CLDQN_ERR_ARG, "fused_update: batch size %d not in [1,%d]", n,
+                          f->max_batch);
+    if (!b->state || !b->action || !b->reward || !b->next_state || !b->terminated)
+        return cldqn_fail(CLDQN_ERR_ARG, "fused_update: batch has a NULL array");
+    if (next_state < 0 || next_state >= S)
+        return cldqn_fail(CLDQN_ERR_ARG, "fused_update: next state %d not in [0,%d)", next_state,
+                          S);
+    if (adam_t < 0) return cldqn_fail(CLDQN_ERR_ARG, "fused_update: Adam step %d < 0", adam_t);
+    int32_t *in = f->stage;
+    for (int i = 0; i < n; i++) {
+        if (b->state[i] < 0 || b->state[i] >= S || b->next_state[i] < 0 || b->next_state[i] >= S)
+            return cldqn_fail(CLDQN_ERR_ARG,
+                              "fused_update: sample %d: state %d or next %d not "
+                              "in [0,%d)",
+                              i, (int)b->state[i], (int)b->next_state[i], S);
+        if (b->action[i] < 0 || b->action[i] >= A)
+            return cldqn_fail(CLDQN_ERR_ARG, "fused_update: sample %d: action %d not in [0,%d)", i,
+                              (int)b->action[i], A);
+        in[i] = b->state[i];
+        in[bp + i] = b->action[i];
+        in[2 * bp + i] = b->next_state[i];
+        in[3 * bp + i] = float_bits(b->reward[i]);
+        in[4 * bp + i] = float_bits(b->terminated[i]);
+    }
+    in[5 * bp] = next_state;
+    const int steps = cldqn_fused_adam_steps(f, n);
+    float *sc = (float *)(in + 5 * bp + 4);
+    for (int k = 0; k < steps; k++)
+        adam_scalars(&f->cfg, adam_t + 1 + k, &sc[2 * k], &sc[2 * k + 1]);
+
+    cl_mem bufs[5] = {params, grad, m, v, target};
+    for (int k = 0; k < 5; k++)
+        if (bufs[k] != f->bound[k]) {
+            CL_TRY(clSetKernelArg(f->kern, (cl_uint)k, sizeof(cl_mem), &bufs[k]));
+            f->bound[k] = bufs[k];
+        }
+    if (n != f->bound_b) {
+        CL_TRY(clSetKernelArg(f->kern, 8, sizeof(int), &n));
+        f->bound_b = n;
+    }
+    const int wait = loss || next_action;
+    /* The stage is rewritten by the next call, so without a read that
+     * waits the write must be blocking. */
+    size_t bytes = (size_t)(5 * bp + 4 + 2 * steps) * sizeof(int32_t);
+    CL_TRY(clEnqueueWriteBuffer(f->queue, f->in, wait ? CL_FALSE : CL_TRUE, 0, bytes, in, 0, NULL,
+                                NULL));
+    size_t wg = f->wg;
+    CL_TRY(clEnqueueNDRangeKernel(f->queue, f->kern, 1, NULL, &wg, &wg, 0, NULL, NULL));
+    if (!wait) return CLDQN_OK;
+    int32_t res[2];
+    CL_TRY(clEnqueueReadBuffer(f->queue, f->out, CL_TRUE, 0, sizeof res, res, 0, NULL, NULL));
+    if (loss) memcpy(loss, &res[0], sizeof *loss);
+    if (next_action) *next_action = res[1];
+    return CLDQN_OK;
+}

@@ -1,0 +1,59 @@
+/* fused.h - the fused single-launch DQN update (kernels/fused.cl), internal API.
+ *
+ * One kernel launch of one work-group does a whole training update of one
+ * minibatch on five device buffers laid out by one cldqn_layout (params,
+ * grad, Adam m, Adam v, target): target forward, TD target, online forward,
+ * loss, backward into the embedding rows, optional clipping, Adam, and the
+ * greedy action of one extra state under the updated parameters. Results are
+ * bit-identical to ref_update (host/ref.c). The object owns only its program,
+ * kernel, a packed-input buffer, a scratch buffer and a 2-int output buffer;
+ * the five parameter buffers belong to the caller. Not thread-safe: one
+ * object per queue. */
+#ifndef CLDQN_FUSED_H
+#define CLDQN_FUSED_H
+
+#ifndef CL_TARGET_OPENCL_VERSION
+#define CL_TARGET_OPENCL_VERSION 120
+#endif
+#include <CL/cl.h>
+#include <stdint.h>
+
+#include "cldqn/net.h"
+#include "cldqn/status.h"
+
+typedef struct cldqn_fused cldqn_fused;
+
+/* Builds the fused kernel for this layout (contiguous cldqn_layout_init
+ * order), configuration and largest batch. wg_cap caps the work-group size
+ * (0: no cap beyond the default of 64; the size is always read from the
+ * device via CL_KERNEL_WORK_GROUP_SIZE and rounded down to a power of two).
+ * The context, queue and device stay owned by the caller and must outlive
+ * the object. A failed kernel build returns CLDQN_ERR_BUILD; its log is then
+ * in cldqn_fused_build_log(). */
+cldqn_status cldqn_fused_create(cl_context ctx, cl_command_queue queue, cl_device_id dev,
+                                const cldqn_layout *lay, const cldqn_learn_config *cfg,
+                                int max_batch, size_t wg_cap, cldqn_fused **out);
+void cldqn_fused_free(cldqn_fused *f);
+
+/* One update. The buffers each hold lay->total floats. adam_t is Adam's step
+ * count BEFORE the update; the update takes steps adam_t+1 .. adam_t+k where
+ * k = cldqn_fused_adam_steps(f, batch->n) (1 in mean mode, n per sample), and
+ * the caller adds k to its counter. next_state in [0, S) is the state whose
+ * greedy action (lowest index on ties) under the updated parameters goes to
+ * *next_action. loss and next_action may be NULL; if either is given the
+ * call waits for the update, otherwise it only enqueues it (in order on the
+ * caller's queue). Batch entries out of range give CLDQN_ERR_ARG. */
+cldqn_status cldqn_fused_update(cldqn_fused *f, cl_mem params, cl_mem grad, cl_mem m, cl_mem v,
+                                cl_mem target, const cldqn_batch *batch, int adam_t, int next_state,
+                                float *loss, int32_t *next_action);
+
+/* Adam steps one update of n samples takes (see cldqn_fused_update). */
+int cldqn_fused_adam_steps(const cldqn_fused *f, int n);
+
+/* Work-group size the kernel is launched with. */
+size_t cldqn_fused_wg(const cldqn_fused *f);
+
+/* Full log of the last failed fused build on this thread ("" if none). */
+const char *cldqn_fused_build_log(void);
+
+#endif

@@ -1,0 +1,565 @@
+/* fused.cl - the whole DQN update of one minibatch in ONE launch of ONE work-group.
+ *
+ * Target forward on s' -> TD target; online forward on s; loss (MSE or Huber,
+ * mean over the batch) -> dq; backward through every layer into the embedding
+ * rows; optional clip by global norm; Adam over the whole flat parameter
+ * array; then the greedy action of one extra state under the updated
+ * parameters, so the trainer needs no second launch to act. With
+ * FU_MODE == 1 the same launch runs the seed's B sequential single-sample
+ * Keras-MSE updates instead (each a full forward/backward/Adam step).
+ *
+ * The result is bit-identical to ref_update (host/ref.c): every sum starts at
+ * 0.0f and runs in the reference's index order, contraction is off and the
+ * host builds with -cl-fp32-correctly-rounded-divide-sqrt. Speed comes from
+ * explicit float16/float8 vectors laid across independent outputs (batch
+ * lanes or input columns) and four accumulators per work-item, never from
+ * reordering a sum. Phases are separated by work-group barriers; each phase
+ * hands out "tiles" round-robin to the work-items, so any work-group size
+ * works (PoCL runs the group as a loop on one thread, a GPU in parallel).
+ *
+ * Shapes are compile-time -D defines with defaults (CLBlast style); the host
+ * builds one program per shape and learning configuration. Layout of the
+ * flat parameter array: the contiguous order of cldqn_layout_init (net.h),
+ * checked by the host. Activations are kept twice: transposed (width, ld)
+ * for the forward and the dx products (batch in the vector lanes) and
+ * row-major (ld, roundup8(width)) for the weight gradients (columns in the
+ * lanes). ld is the batch rounded up to 16; padded lanes carry finite junk
+ * that no stored result depends on. */
+#pragma OPENCL FP_CONTRACT OFF
+
+#ifndef FU_S
+#define FU_S 500 /* states: embedding rows */
+#endif
+#ifndef FU_E
+#define FU_E 10 /* embedding width */
+#endif
+#ifndef FU_H
+#define FU_H 50 /* hidden width */
+#endif
+#ifndef FU_L
+#define FU_L 2 /* hidden layers */
+#endif
+#ifndef FU_A
+#define FU_A 6 /* actions */
+#endif
+#ifndef FU_BP
+#define FU_BP 32 /* max batch rounded up to 16 */
+#endif
+#ifndef FU_MODE
+#define FU_MODE 0 /* 0: CLDQN_UPDATE_MEAN, 1: CLDQN_UPDATE_PER_SAMPLE */
+#endif
+#ifndef FU_LOSS
+#define FU_LOSS 0 /* 0: MSE, 1: Huber (mean mode only) */
+#endif
+#ifndef FU_ADAM
+#define FU_ADAM 0 /* 0: CLDQN_ADAM_TORCH, 1: CLDQN_ADAM_KERAS */
+#endif
+#ifndef FU_CLIP
+#define FU_CLIP 0 /* 1: clip by global norm (max_norm > 0) */
+#endif
+
+#define FU_SYNC() barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE)
+#define FU_R8(n)  (((n) + 7) / 8 * 8)
+#define FU_R16(n) (((n) + 15) / 16 * 16)
+#define FU_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define FU_MAXW   FU_MAX(FU_MAX(FU_E, FU_H), FU_A)
+
+/* Parameter offsets, as cldqn_layout_init lays them out. Layer l in 0..L
+ * (L = out) has input width IN(l) and output width OUT(l). */
+#define FU_IN(l)   ((l) == 0 ? FU_E : FU_H)
+#define FU_OUT(l)  ((l) == FU_L ? FU_A : FU_H)
+#define FU_OFFW(l) (FU_S * FU_E + ((l) > 0 ? FU_H * FU_E + FU_H : 0) + ((l) > 1 ? ((l)-1) * (FU_H * FU_H + FU_H) : 0))
+#define FU_OFFB(l) (FU_OFFW(l) + FU_OUT(l) * FU_IN(l))
+#define FU_NPARAM  (FU_OFFB(FU_L) + FU_A)
+
+/* Scratch layout (floats); the host allocates fused_scratch_floats() of it. */
+#define FU_ACTT(l) ((l) == 0 ? 0 : FU_E * FU_BP + ((l)-1) * FU_H * FU_BP) /* (W_l, ld) */
+#define FU_ACTR0   (FU_E * FU_BP + FU_L * FU_H * FU_BP + FU_A * FU_BP)
+#define FU_ACTR(l) (FU_ACTR0 + ((l) == 0 ? 0 : FU_R8(FU_E) * FU_BP + ((l)-1) * FU_R8(FU_H) * FU_BP))
+#define FU_TA      (FU_ACTR0 + FU_R8(FU_E) * FU_BP + FU_L * FU_R8(FU_H) * FU_BP)
+#define FU_TB      (FU_TA + FU_MAXW * FU_BP)
+#define FU_DA      (FU_TB + FU_MAXW * FU_BP)
+#define FU_DB      (FU_DA + FU_MAXW * FU_BP)
+#define FU_YS      (FU_DB + FU_MAXW * FU_BP) /* (BP) TD targets */
+#define FU_LOSSV   (FU_YS + FU_BP)           /* (BP) per-sample losses */
+#define FU_MISC    (FU_LOSSV + FU_BP)        /* [0] clip coef, [1] clip applies */
+#define FU_ROWS    (FU_MISC + 16)            /* (BP+1) ints: count, sorted rows */
+#define FU_SCRATCH (FU_ROWS + FU_BP + 1)
+
+/* Packed input (ints; floats as their bits), written by one host write. */
+#define FU_IN_S    0                /* (B) states */
+#define FU_IN_A    (FU_BP)          /* (B) actions */
+#define FU_IN_NS   (2 * FU_BP)      /* (B) next states */
+#define FU_IN_R    (3 * FU_BP)      /* (B) rewards */
+#define FU_IN_T    (4 * FU_BP)      /* (B) terminated */
+#define FU_IN_G    (5 * FU_BP)      /* state to act greedily in afterwards */
+#define FU_IN_ADAM (5 * FU_BP + 4)  /* (steps, 2) per-step Adam scalars */
+
+/* Stores the 16 lanes of v down a column: p[k*ld] = v.sk. */
+#define FU_STORE_COL(p, ld, v)                                                                   \
+    do {                                                                                           \
+        __global float *q_ = (p);                                                                  \
+        q_[0 * (ld)] = (v).s0; q_[1 * (ld)] = (v).s1; q_[2 * (ld)] = (v).s2;                       \
+        q_[3 * (ld)] = (v).s3; q_[4 * (ld)] = (v).s4; q_[5 * (ld)] = (v).s5;                       \
+        q_[6 * (ld)] = (v).s6; q_[7 * (ld)] = (v).s7; q_[8 * (ld)] = (v).s8;                       \
+        q_[9 * (ld)] = (v).s9; q_[10 * (ld)] = (v).sa; q_[11 * (ld)] = (v).sb;                     \
+        q_[12 * (ld)] = (v).sc; q_[13 * (ld)] = (v).sd; q_[14 * (ld)] = (v).se;                    \
+        q_[15 * (ld)] = (v).sf;                                                                    \
+    } while (0)
+
+/* Stores the first n (< 8) lanes of v at p. */
+void fu_store8_part(float8 v, __global float *p, int n)
+{
+    if (n > 0) p[0] = v.s0;
+    if (n > 1) p[1] = v.s1;
+    if (n > 2) p[2] = v.s2;
+    if (n > 3) p[3] = v.s3;
+    if (n > 4) p[4] = v.s4;
+    if (n > 5) p[5] = v.s5;
+    if (n > 6) p[6] = v.s6;
+}
+
+/* max(0, a) as the reference does it: only a < 0 becomes +0 (NaN stays). */
+float16 fu_relu(float16 a) { return select(a, (float16)(0.0f), a < (float16)(0.0f)); }
+
+/* Dense forward tile: outputs o0..o0+3 (clamped, stored only if < O) for the
+ * 16 batch lanes of chunk c. xT (I, ld), yT (O, ld), yR (ld, ldr) or 0. Each
+ * lane's sum runs over i in order, then + bias, then ReLU: ref_dense_forward. */
+void fu_fwd_tile(const __global float *W, const __global float *bias, int I, int O, int relu,
+                 const __global float *xT, __global float *yT, __global float *yR, int ldr, int ld,
+                 int o0, int c)
+{
+    const int o1 = min(o0 + 1, O - 1), o2 = min(o0 + 2, O - 1), o3 = min(o0 + 3, O - 1);
+    const __global float *w0 = W + o0 * I, *w1 = W + o1 * I, *w2 = W + o2 * I, *w3 = W + o3 * I;
+    const __global float *xp = xT + c * 16;
+    float16 a0 = (float16)(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    for (int i = 0; i < I; i++) {
+        const float16 x = vload16(0, xp + i * ld);
+        a0 += x * w0[i];
+        a1 += x * w1[i];
+        a2 += x * w2[i];
+        a3 += x * w3[i];
+    }
+    a0 += bias[o0];
+    a1 += bias[o1];
+    a2 += bias[o2];
+    a3 += bias[o3];
+    if (relu) {
+        a0 = fu_relu(a0);
+        a1 = fu_relu(a1);
+        a2 = fu_relu(a2);
+        a3 = fu_relu(a3);
+    }
+    __global float *yp = yT + c * 16;
+    vstore16(a0, 0, yp + o0 * ld);
+    if (o0 + 1 < O) vstore16(a1, 0, yp + o1 * ld);
+    if (o0 + 2 < O) vstore16(a2, 0, yp + o2 * ld);
+    if (o0 + 3 < O) vstore16(a3, 0, yp + o3 * ld);
+    if (yR) {
+        __global float *rp = yR + c * 16 * ldr;
+        FU_STORE_COL(rp + o0, ldr, a0);
+        if (o0 + 1 < O) FU_STORE_COL(rp + o1, ldr, a1);
+        if (o0 + 2 < O) FU_STORE_COL(rp + o2, ldr, a2);
+        if (o0 + 3 < O) FU_STORE_COL(rp + o3, ldr, a3);
+    }
+}
+
+/* Weight-gradient tile: gW rows o0..o0+3, columns i0..i0+7 (clipped to O, I),
+ * and gb[o0..o0+3] when i0 == 0. Sums over b < B in order, as
+ * ref_dense_backward. dyT (O, ld), xR (ld, ldx) with ldx >= roundup8(I). */
+void fu_dw_tile(const __global float *dyT, int ld, const __global float *xR, int ldx, int B, int I,
+                int O, __global float *gW, __global float *gb, int o0, int i0)
+{
+    const int o1 = min(o0 + 1, O - 1), o2 = min(o0 + 2, O - 1), o3 = min(o0 + 3, O - 1);
+    const __global float *d0 = dyT + o0 * ld, *d1 = dyT + o1 * ld, *d2 = dyT + o2 * ld,
+                         *d3 = dyT + o3 * ld;
+    float8 a0 = (float8)(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    for (int b = 0; b < B; b++) {
+        const float8 x = vload8(0, xR + b * ldx + i0);
+        a0 += d0[b] * x;
+        a1 += d1[b] * x;
+        a2 += d2[b] * x;
+        a3 += d3[b] * x;
+    }
+    const int n = I - i0;
+    if (n >= 8) {
+        vstore8(a0, 0, gW + o0 * I + i0);
+        if (o0 + 1 < O) vstore8(a1, 0, gW + o1 * I + i0);
+        if (o0 + 2 < O) vstore8(a2, 0, gW + o2 * I + i0);
+        if (o0 + 3 < O) vstore8(a3, 0, gW + o3 * I + i0);
+    } else {
+        fu_store8_part(a0, gW + o0 * I + i0, n);
+        if (o0 + 1 < O) fu_store8_part(a1, gW + o1 * I + i0, n);
+        if (o0 + 2 < O) fu_store8_part(a2, gW + o2 * I + i0, n);
+        if (o0 + 3 < O) fu_store8_part(a3, gW + o3 * I + i0, n);
+    }
+    if (i0 == 0) {
+        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+        for (int b = 0; b < B; b++) {
+            s0 += d0[b];
+            s1 += d1[b];
+            s2 += d2[b];
+            s3 += d3[b];
+        }
+        gb[o0] = s0;
+        if (o0 + 1 < O) gb[o1] = s1;
+        if (o0 + 2 < O) gb[o2] = s2;
+        if (o0 + 3 < O) gb[o3] = s3;
+    }
+}
+
+/* Input-gradient tile: dxT rows i0..i0+3 (clamped to I), lanes of chunk c:
+ * sum over o in order of dy[b,o] W[o,i], then zeroed where !(h > 0) if hT is
+ * given (the ReLU mask ref_dense_backward applies to the layer below). */
+void fu_dx_tile(const __global float *W, int I, int O, const __global float *dyT, int ld,
+                const __global float *hT, __global float *dxT, int i0, int c)
+{
+    const int i1 = min(i0 + 1, I - 1), i2 = min(i0 + 2, I - 1), i3 = min(i0 + 3, I - 1);
+    const __global float *dp = dyT + c * 16;
+    float16 a0 = (float16)(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    for (int o = 0; o < O; o++) {
+        const float16 d = vload16(0, dp + o * ld);
+        const __global float *wr = W + o * I;
+        a0 += d * wr[i0];
+        a1 += d * wr[i1];
+        a2 += d * wr[i2];
+        a3 += d * wr[i3];
+    }
+    if (hT) {
+        const __global float *hp = hT + c * 16;
+        const float16 z = (float16)(0.0f);
+        a0 = select(z, a0, vload16(0, hp + i0 * ld) > z);
+        a1 = select(z, a1, vload16(0, hp + i1 * ld) > z);
+        a2 = select(z, a2, vload16(0, hp + i2 * ld) > z);
+        a3 = select(z, a3, vload16(0, hp + i3 * ld) > z);
+    }
+    __global float *xp = dxT + c * 16;
+    vstore16(a0, 0, xp + i0 * ld);
+    if (i0 + 1 < I) vstore16(a1, 0, xp + i1 * ld);
+    if (i0 + 2 < I) vstore16(a2, 0, xp + i2 * ld);
+    if (i0 + 3 < I) vstore16(a3, 0, xp + i3 * ld);
+}
+
+/* Gathers embedding rows of states[0..B) into xT (E, ld) and, if xR != 0,
+ * xR (ld, roundup8(E)); lanes b >= B get zeros. Work-items share the tiles. */
+void fu_gather(const __global float *emb, const __global int *states, int B, int ld,
+               __global float *xT, __global float *xR, int t0, int nt)
+{
+    for (int t = t0; t < FU_E * ld; t += nt) {
+        const int e = t / ld, b = t - e * ld;
+        const float x = b < B ? emb[states[b] * FU_E + e] : 0.0f;
+        xT[e * ld + b] = x;
+        if (xR) xR[b * FU_R8(FU_E) + e] = x;
+    }
+}
+
+/* One forward layer l of up to two networks at once: tiles t in [0, n*nt). */
+void fu_fwd_phase(int l, const __global float *p0, const __global float *x0, __global float *y0,
+                  __global float *r0, const __global float *p1, const __global float *x1,
+                  __global float *y1, int nnet, int ld, int lid, int wg)
+{
+    const int I = FU_IN(l), O = FU_OUT(l), relu = l < FU_L;
+    const int nc = ld / 16, nq = (O + 3) / 4, nt = nq * nc;
+    for (int t = lid; t < nnet * nt; t += wg) {
+        const int net = t >= nt, tt = t - net * nt, oq = tt / nc, c = tt - oq * nc;
+        const __global float *p = net ? p1 : p0;
+        fu_fwd_tile(p + FU_OFFW(l), p + FU_OFFB(l), I, O, relu, net ? x1 : x0, net ? y1 : y0,
+                    net ? 0 : r0, FU_R8(O), ld, 4 * oq, c);
+    }
+}
+
+/* Backward of layer l from dyT (OUT(l), ld): writes the weight and bias
+ * gradients into grad and dxT (IN(l), ld) masked by the layer below's output
+ * (l > 0) or unmasked (l == 0: the embedding gradient per sample). */
+void fu_bwd_phase(int l, const __global float *params, __global float *grad,
+                  const __global float *ws_c, const __global float *dyT, __global float *dxT, int B,
+                  int ld, int lid, int wg)
+{
+    const int I = FU_IN(l), O = FU_OUT(l);
+    const int nq = (O + 3) / 4, nic = (I + 7) / 8, ndw = nq * nic;
+    const int nc = ld / 16, niq = (I + 3) / 4, ndx = niq * nc;
+    const __global float *xR = ws_c + FU_ACTR(l);
+    const __global float *hT = l > 0 ? ws_c + FU_ACTT(l) : 0;
+    for (int t = lid; t < ndw + ndx; t += wg) {
+        if (t < ndw) {
+            const int oq = t / nic, ic = t - oq * nic;
+            fu_dw_tile(dyT, ld, xR, FU_R8(I), B, I, O, grad + FU_OFFW(l), grad + FU_OFFB(l),
+                       4 * oq, 8 * ic);
+        } else {
+            const int tt = t - ndw, iq = tt / nc, c = tt - iq * nc;
+            fu_dx_tile(params + FU_OFFW(l), I, O, dyT, ld, hT, dxT, 4 * iq, c);
+        }
+    }
+}
+
+/* Greedy action of the online network for one state: L+1 forward phases
+ * with barriers, then argmax (lowest index on ties) by work-item 0. */
+void fu_greedy(const __global float *params, const __global int *state, __global float *ws,
+               __global int *out, int lid, int wg)
+{
+    fu_gather(params, state, 1, 16, ws + FU_ACTT(0), 0, lid, wg);
+    FU_SYNC();
+    for (int l = 0; l <= FU_L; l++) {
+        fu_fwd_phase(l, params, ws + FU_ACTT(l), ws + FU_ACTT(l + 1), 0, 0, 0, 0, 1, 16, lid, wg);
+        FU_SYNC();
+    }
+    if (lid == 0) {
+        const __global float *q = ws + FU_ACTT(FU_L + 1); /* (A, 16), lane 0 */
+        int best = 0;
+        for (int a = 1; a < FU_A; a++)
+            if (q[a * 16] > q[best * 16]) best = a;
+        out[1] = best;
+    }
+}
+
+/* Sum of squares of the gradient in index order (ref_clip_grad_norm) and the
+ * clipping coefficient, by one work-item. The embedding gradient is zero
+ * except in the rows listed (sorted, unique), and adding +0 is exact, so
+ * only those rows are visited. */
+void fu_clip_coef(const __global float *grad, const __global int *rows, int nrows, float max_norm,
+                  __global float *misc)
+{
+    float ss = 0.0f;
+    for (int k = 0; k < nrows; k++) {
+        const __global float *g = grad + rows[k] * FU_E;
+        for (int e = 0; e < FU_E; e++) ss += g[e] * g[e];
+    }
+    for (int j = FU_S * FU_E; j < FU_NPARAM; j++) ss += grad[j] * grad[j];
+    const float norm = sqrt(ss);
+    const float coef = max_norm / (norm + 1e-6f);
+    misc[0] = coef;
+    misc[1] = coef < 1.0f ? 1.0f : 0.0f;
+}
+
+/* Adam over all parameters (ref_adam) with this step's scalars: TORCH
+ * s0 = -lr/bc1, s1 = sqrt(bc2); KERAS s0 = lr*sqrt(bc2)/bc1. The clipped
+ * gradient is written back, as ref_clip_grad_norm scales it in place. */
+void fu_adam(__global float *params, __global float *grad, __global float *m, __global float *v,
+             float b1, float b2, float eps, float omb1, float omb2, float s0, float s1,
+             const __global float *misc, int lid, int wg)
+{
+#if FU_CLIP
+    const int clip = misc[1] != 0.0f;
+    const float coef = misc[0];
+#endif
+    const int nv = FU_NPARAM / 8;
+    for (int k = lid; k < nv; k += wg) {
+        float8 g = vload8(k, grad);
+#if FU_CLIP
+        if (clip) {
+            g = g * coef;
+            vstore8(g, k, grad);
+        }
+#endif
+        const float8 mm = vload8(k, m) * b1 + omb1 * g;
+        const float8 vv = vload8(k, v) * b2 + omb2 * g * g;
+        float8 p = vload8(k, params);
+#if FU_ADAM == 0
+        const float8 den = sqrt(vv) / s1 + eps;
+        p = p + s0 * mm / den;
+#else
+        p = p - s0 * mm / (sqrt(vv) + eps);
+#endif
+        vstore8(mm, k, m);
+        vstore8(vv, k, v);
+        vstore8(p, k, params);
+    }
+    if (lid == 0)
+        for (int j = nv * 8; j < FU_NPARAM; j++) {
+            float g = grad[j];
+#if FU_CLIP
+            if (clip) {
+                g = g * coef;
+                grad[j] = g;
+            }
+#endif
+            const float mm = m[j] * b1 + omb1 * g;
+            const float vv = v[j] * b2 + omb2 * g * g;
+#if FU_ADAM == 0
+            const float den = sqrt(vv) / s1 + eps;
+            params[j] = params[j] + s0 * mm / den;
+#else
+            params[j] = params[j] - s0 * mm / (sqrt(vv) + eps);
+#endif
+            m[j] = mm;
+            v[j] = vv;
+        }
+}
+
+/* TD target of sample b from the target Q-values qnT (A, ld):
+ * y = r + gamma (1 - term) max_a qn (ref_td_target). */
+float fu_td_target(const __global float *qnT, int ld, int b, float r, float term, float gamma)
+{
+    float mx = qnT[b];
+    for (int a = 1; a < FU_A; a++) {
+        const float q = qnT[a * ld + b];
+        if (q > mx) mx = q;
+    }
+    return r + gamma * (1.0f - term) * mx;
+}
+
+/* params/grad/m/v/target: flat arrays (FU_NPARAM); in: packed batch (see
+ * FU_IN_*); ws: scratch (FU_SCRATCH floats); out[0]: loss (float bits),
+ * out[1]: greedy action for in[FU_IN_G]. B in [1, FU_BP]. */
+__kernel void fused_update(__global float *params, __global float *grad, __global float *m,
+                           __global float *v, const __global float *target,
+                           const __global int *in, __global float *ws, __global int *out, int B,
+                           float gamma, float b1, float b2, float eps, float omb1, float omb2,
+                           float huber_delta, float max_norm)
+{
+    const int lid = get_local_id(0), wg = get_local_size(0);
+    const int ld = (B + 15) / 16 * 16;
+    const __global int *st = in + FU_IN_S, *act = in + FU_IN_A, *nst = in + FU_IN_NS;
+    const __global float *rew = (const __global float *)(in + FU_IN_R);
+    const __global float *term = (const __global float *)(in + FU_IN_T);
+    const __global float *adam = (const __global float *)(in + FU_IN_ADAM);
+    __global int *rows = (__global int *)(ws + FU_ROWS);
+    (void)huber_delta;
+    (void)max_norm;
+    (void)rows;
+
+    /* Target network on s' (both modes), the embedding gradient zeroed. */
+    fu_gather(target, nst, B, ld, ws + FU_TA, 0, lid, wg);
+    for (int k = lid; k < FU_S * FU_E / 8; k += wg) vstore8((float8)(0.0f), k, grad);
+    if (lid == 0)
+        for (int j = FU_S * FU_E / 8 * 8; j < FU_S * FU_E; j++) grad[j] = 0.0f;
+#if FU_MODE == 0
+    fu_gather(params, st, B, ld, ws + FU_ACTT(0), ws + FU_ACTR(0), lid, wg);
+#if FU_CLIP
+    if (lid == 0) { /* sorted unique states: the embedding rows with a gradient */
+        int n = 0;
+        for (int b = 0; b < B; b++) {
+            const int s = st[b];
+            int k = n; /* rows[1..n] sorted; find the last <= s */
+            while (k > 0 && rows[k] > s) k--;
+            if (k > 0 && rows[k] == s) continue;
+            for (int j = n; j > k; j--) rows[j + 1] = rows[j];
+            rows[k + 1] = s;
+            n++;
+        }
+        rows[0] = n;
+    }
+#endif
+    FU_SYNC();
+    for (int l = 0; l <= FU_L; l++) {
+        const int tin = (l & 1) ? FU_TB : FU_TA, tout = (l & 1) ? FU_TA : FU_TB;
+        fu_fwd_phase(l, params, ws + FU_ACTT(l), ws + FU_ACTT(l + 1), l < FU_L ? ws + FU_ACTR(l + 1) : 0,
+                     target, ws + tin, ws + tout, 2, ld, lid, wg);
+        FU_SYNC();
+    }
+    {
+        /* TD target, loss and dq (A, ld) per sample (ref_td_target, ref_td_loss). */
+        const __global float *qT = ws + FU_ACTT(FU_L + 1);
+        const __global float *qnT = ws + ((FU_L & 1) ? FU_TA : FU_TB);
+        __global float *dq = ws + FU_DA;
+        const float inv_b = 1.0f / (float)B;
+        for (int b = lid; b < ld; b += wg) {
+            if (b >= B) {
+                for (int a = 0; a < FU_A; a++) dq[a * ld + b] = 0.0f;
+                continue;
+            }
+            const float y = fu_td_target(qnT, ld, b, rew[b], term[b], gamma);
+            const int ab = act[b];
+            const float d = qT[ab * ld + b] - y;
+            float lo, g;
+#if FU_LOSS == 1
+            const float ad = fabs(d);
+            if (ad < huber_delta) {
+                lo = 0.5f * d * d;
+                g = d;
+            } else {
+                lo = huber_delta * (ad - 0.5f * huber_delta);
+                g = d > 0.0f ? huber_delta : -huber_delta;
+            }
+#else
+            lo = d * d;
+            g = 2.0f * d;
+#endif
+            for (int a = 0; a < FU_A; a++) dq[a * ld + b] = a == ab ? g * inv_b : 0.0f;
+            ws[FU_LOSSV + b] = lo;
+        }
+    }
+    FU_SYNC();
+    if (lid == 0) {
+        float sum = 0.0f;
+        for (int b = 0; b < B; b++) sum += ws[FU_LOSSV + b];
+        out[0] = as_int(sum / (float)B);
+    }
+    for (int l = FU_L; l >= 0; l--) {
+        const int dy = ((FU_L - l) & 1) ? FU_DB : FU_DA, dx = ((FU_L - l) & 1) ? FU_DA : FU_DB;
+        fu_bwd_phase(l, params, grad, ws, ws + dy, ws + dx, B, ld, lid, wg);
+        FU_SYNC();
+    }
+    {
+        /* Embedding rows accumulate in batch order (ref_embed_backward). */
+        const __global float *dx0 = ws + ((FU_L & 1) ? FU_DA : FU_DB); /* (E, ld) */
+        for (int e = lid; e < FU_E; e += wg)
+            for (int b = 0; b < B; b++) grad[st[b] * FU_E + e] += dx0[e * ld + b];
+    }
+    FU_SYNC();
+#if FU_CLIP
+    if (lid == 0) fu_clip_coef(grad, rows + 1, rows[0], max_norm, ws + FU_MISC);
+    FU_SYNC();
+#endif
+    fu_adam(params, grad, m, v, b1, b2, eps, omb1, omb2, adam[0], adam[1], ws + FU_MISC, lid, wg);
+    FU_SYNC();
+#else /* FU_MODE == 1: the seed's B single-sample updates */
+    FU_SYNC();
+    for (int l = 0; l <= FU_L; l++) {
+        const int tin = (l & 1) ? FU_TB : FU_TA, tout = (l & 1) ? FU_TA : FU_TB;
+        fu_fwd_phase(l, target, ws + tin, ws + tout, 0, 0, 0, 0, 1, ld, lid, wg);
+        FU_SYNC();
+    }
+    {
+        const __global float *qnT = ws + ((FU_L & 1) ? FU_TA : FU_TB);
+        for (int b = lid; b < B; b += wg)
+            ws[FU_YS + b] = fu_td_target(qnT, ld, b, rew[b], term[b], gamma);
+    }
+    FU_SYNC();
+    for (int i = 0; i < B; i++) {
+        fu_gather(params, st + i, 1, 16, ws + FU_ACTT(0), ws + FU_ACTR(0), lid, wg);
+        if (i > 0) /* the previous sample's embedding row leaves the gradient */
+            for (int e = lid; e < FU_E; e += wg) grad[st[i - 1] * FU_E + e] = 0.0f;
+        FU_SYNC();
+        for (int l = 0; l <= FU_L; l++) {
+            fu_fwd_phase(l, params, ws + FU_ACTT(l), ws + FU_ACTT(l + 1),
+                         l < FU_L ? ws + FU_ACTR(l + 1) : 0, 0, 0, 0, 1, 16, lid, wg);
+            FU_SYNC();
+        }
+        {
+            /* Keras' per-sample MSE over A outputs (ref_keras_sample_loss). */
+            const __global float *qT = ws + FU_ACTT(FU_L + 1); /* (A, 16), lane 0 */
+            __global float *dq = ws + FU_DA;
+            const int ai = act[i];
+            const float d = qT[ai * 16] - ws[FU_YS + i];
+            for (int k = lid; k < FU_A * 16; k += wg)
+                dq[k] = k == ai * 16 ? 2.0f * d / (float)FU_A : 0.0f;
+            if (lid == 0) ws[FU_LOSSV + i] = d * d / (float)FU_A;
+        }
+        FU_SYNC();
+        for (int l = FU_L; l >= 0; l--) {
+            const int dy = ((FU_L - l) & 1) ? FU_DB : FU_DA, dx = ((FU_L - l) & 1) ? FU_DA : FU_DB;
+            fu_bwd_phase(l, params, grad, ws, ws + dy, ws + dx, 1, 16, lid, wg);
+            FU_SYNC();
+        }
+        {
+            const __global float *dx0 = ws + ((FU_L & 1) ? FU_DA : FU_DB); /* (E, 16) */
+            for (int e = lid; e < FU_E; e += wg) grad[st[i] * FU_E + e] = 0.0f + dx0[e * 16];
+        }
+        FU_SYNC();
+#if FU_CLIP
+        if (lid == 0) fu_clip_coef(grad, st + i, 1, max_norm, ws + FU_MISC);
+        FU_SYNC();
+#endif
+        fu_adam(params, grad, m, v, b1, b2, eps, omb1, omb2, adam[2 * i], adam[2 * i + 1],
+                ws + FU_MISC, lid, wg);
+        FU_SYNC();
+    }
+    if (lid == 0) {
+        float sum = 0.0f;
+        for (int b = 0; b < B; b++) sum += ws[FU_LOSSV + b];
+        out[0] = as_int(sum / (float)B);
+    }
+#endif
+    fu_greedy(params, in + FU_IN_G, ws, out, lid, wg);
+}

@@ -228,6 +228,8 @@ int cldqn_cmd_play(int argc, char **argv)
     if (!jsonl && done)
         printf("%s after %ld steps, total reward %ld\n",
                last_terminated ? "Delivered" : "Time limit reached", steps, total);
+    else if (interactive)
+        printf("\nQuit after %ld steps, total reward %ld\n", steps, total);
     fflush(stdout);
     return ferror(stdout) ? 1 : 0;
 }

@@ -317,10 +317,11 @@ typedef struct {
 static void colorize(cell_text *c, int color, int num, int bold, int highlight)
 {
     if (!color) return;
-    char tmp[sizeof c->s];
-    snprintf(tmp, sizeof tmp, "\x1b[%d%sm%s\x1b[0m", num + (highlight ? 10 : 0), bold ? ";1" : "",
-             c->s);
-    memcpy(c->s, tmp, sizeof tmp);
+    /* At most three wraps of 13 bytes around one character: always fits. */
+    char tmp[sizeof c->s + 16];
+    int n = snprintf(tmp, sizeof tmp, "\x1b[%d%sm%s\x1b[0m", num + (highlight ? 10 : 0),
+                     bold ? ";1" : "", c->s);
+    if (n > 0 && (size_t)n < sizeof c->s) memcpy(c->s, tmp, (size_t)n + 1);
 }
 
 enum { COLOR_GREEN = 32, COLOR_YELLOW = 33, COLOR_BLUE = 34, COLOR_MAGENTA = 35 };

@@ -200,6 +200,7 @@ static int rainy_outcomes(const cldqn_taxi_config *cfg, int state, int action,
     return 1;
 }
 
+/* cfg NULL means plain Taxi; an out-of-range state or action gives 0 outcomes. */
 int cldqn_taxi_outcomes(const cldqn_taxi_config *cfg, int state, int action,
                         cldqn_taxi_outcome out[CLDQN_TAXI_MAX_OUTCOMES])
 {
@@ -263,6 +264,8 @@ cldqn_status cldqn_taxi_reset_to(cldqn_taxi *env, int state)
     return CLDQN_OK;
 }
 
+/* Like Gymnasium, stepping on after termination or truncation is allowed
+ * (the model is defined everywhere); callers reset. res may be NULL. */
 cldqn_status cldqn_taxi_step(cldqn_taxi *env, int action, cldqn_taxi_step_result *res)
 {
     if (action < 0 || action >= CLDQN_TAXI_ACTIONS)
@@ -326,6 +329,8 @@ static void colorize(cell_text *c, int color, int num, int bold, int highlight)
 
 enum { COLOR_GREEN = 32, COLOR_YELLOW = 33, COLOR_BLUE = 34, COLOR_MAGENTA = 35 };
 
+/* snprintf-like: always returns the full text length; buf (if bufsize > 0)
+ * gets as much as fits plus a NUL, so a complete render needs length + 1. */
 size_t cldqn_taxi_render(const cldqn_taxi *env, int color, char *buf, size_t bufsize)
 {
     cell_text out[7][11];

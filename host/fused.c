@@ -3,9 +3,9 @@
  * Builds kernels/fused.cl once per shape and configuration with the sizes as
  * -D defines, packs each minibatch and its per-step Adam scalars into one
  * buffer (one write), launches one work-group and reads back loss and greedy
- * action in one 8-byte read. The kernel is self-contained (it does not need
- * common.cl) and is taken from the embedded sources, or from
- * $CLDQN_KERNEL_DIR/fused.cl when that is set, like the other programs. */
+ * action in one 8-byte read. The program is built through clrt (embedded
+ * source or $CLDQN_KERNEL_DIR/fused.cl, common.cl prepended, correctly
+ * rounded divide/sqrt where the device has it). */
 #include "fused.h"
 
 #include <math.h>
@@ -13,12 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernel_sources.h"
+#include "clrt.h"
 
 #define FUSED_DEFAULT_WG 64 /* best of 16..256 on PoCL here; see docs/benchmarks.md */
 
 struct cldqn_fused {
-    cl_context ctx;
+    cldqn_cl *cl;
     cl_command_queue queue;
     cl_program prog;
     cl_kernel kern;
@@ -35,24 +35,7 @@ struct cldqn_fused {
     size_t stage_ints;
 };
 
-static _Thread_local char build_log[65536];
-
-const char *cldqn_fused_build_log(void)
-{
-    return build_log;
-}
-
-/* Records "CALL failed: code (file:line)" for an OpenCL error. */
-static cldqn_status cl_fail(cl_int err, const char *call, int line)
-{
-    return cldqn_fail(CLDQN_ERR_OPENCL, "%s failed: OpenCL error %d (%s:%d)", call, (int)err,
-                      __FILE__, line);
-}
-#define CL_TRY(call)                                                                               \
-    do {                                                                                           \
-        cl_int e_ = (call);                                                                        \
-        if (e_ != CL_SUCCESS) return cl_fail(e_, #call, __LINE__);                                 \
-    } while (0)
+#define CL_TRY(call) CLDQN_CL_CHECK(call)
 
 static int round_up(int n, int k)
 {
@@ -90,69 +73,19 @@ static cldqn_status check_layout(const cldqn_layout *lay)
     return CLDQN_OK;
 }
 
-/* Source of kernels/fused.cl: $CLDQN_KERNEL_DIR/fused.cl if set, else embedded. */
-static cldqn_status load_source(char **out)
-{
-    const char *dir = getenv("CLDQN_KERNEL_DIR");
-    if (dir && *dir) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/fused.cl", dir);
-        FILE *fp = fopen(path, "rb");
-        if (!fp) return cldqn_fail(CLDQN_ERR_IO, "fused: cannot open %s", path);
-        fseek(fp, 0, SEEK_END);
-        long n = ftell(fp);
-        fseek(fp, 0, SEEK_SET);
-        char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
-        if (!s || fread(s, 1, (size_t)n, fp) != (size_t)n) {
-            free(s);
-            fclose(fp);
-            return cldqn_fail(CLDQN_ERR_IO, "fused: cannot read %s", path);
-        }
-        fclose(fp);
-        s[n] = 0;
-        *out = s;
-        return CLDQN_OK;
-    }
-    for (int i = 0; i < cldqn_kernel_source_count; i++)
-        if (cldqn_kernel_sources[i].name && !strcmp(cldqn_kernel_sources[i].name, "fused")) {
-            *out = strdup(cldqn_kernel_sources[i].source);
-            return *out ? CLDQN_OK : cldqn_fail(CLDQN_ERR_NOMEM, "fused: out of memory");
-        }
-    return cldqn_fail(CLDQN_ERR_IO, "fused: kernels/fused.cl is not embedded in this build");
-}
-
-static cldqn_status build(cldqn_fused *f, cl_device_id dev)
+static cldqn_status build(cldqn_fused *f)
 {
     const cldqn_net_shape *s = &f->lay.shape;
     char opts[512];
-    /* Correctly rounded / and sqrt: OpenCL allows 2.5 and 3 ulp otherwise. */
     snprintf(opts, sizeof opts,
-             "-cl-std=CL1.2 -cl-fp32-correctly-rounded-divide-sqrt -DFU_S=%d -DFU_E=%d "
-             "-DFU_H=%d -DFU_L=%d -DFU_A=%d -DFU_BP=%d -DFU_MODE=%d -DFU_LOSS=%d -DFU_ADAM=%d "
-             "-DFU_CLIP=%d",
+             "-DFU_S=%d -DFU_E=%d -DFU_H=%d -DFU_L=%d -DFU_A=%d -DFU_BP=%d -DFU_MODE=%d "
+             "-DFU_LOSS=%d -DFU_ADAM=%d -DFU_CLIP=%d",
              s->n_states, s->embed, s->hidden, s->layers, s->n_actions, f->bp,
              f->cfg.mode == CLDQN_UPDATE_PER_SAMPLE, f->cfg.loss == CLDQN_LOSS_HUBER,
              f->cfg.adam == CLDQN_ADAM_KERAS, f->cfg.max_grad_norm > 0.0f);
-    char *src = NULL;
-    cldqn_status st = load_source(&src);
-    if (st != CLDQN_OK) return st;
-    cl_int err;
-    const char *srcs[1] = {src};
-    f->prog = clCreateProgramWithSource(f->ctx, 1, srcs, NULL, &err);
-    free(src);
-    if (err != CL_SUCCESS) return cl_fail(err, "clCreateProgramWithSource", __LINE__);
-    build_log[0] = 0;
-    err = clBuildProgram(f->prog, 1, &dev, opts, NULL, NULL);
-    if (err != CL_SUCCESS) {
-        size_t n = 0;
-        clGetProgramBuildInfo(f->prog, dev, CL_PROGRAM_BUILD_LOG, sizeof build_log, build_log, &n);
-        build_log[sizeof build_log - 1] = 0;
-        return cldqn_fail(CLDQN_ERR_BUILD, "fused: kernel build failed (OpenCL error %d)",
-                          (int)err);
-    }
-    f->kern = clCreateKernel(f->prog, "fused_update", &err);
-    if (err != CL_SUCCESS) return cl_fail(err, "clCreateKernel(fused_update)", __LINE__);
-    return CLDQN_OK;
+    cldqn_status st = cldqn_cl_build_program(f->cl, "fused", opts, &f->prog);
+    if (st == CLDQN_OK) st = cldqn_cl_create_kernel(f->prog, "fused_update", &f->kern);
+    return st;
 }
 
 static cldqn_status check_config(const cldqn_learn_config *c)
@@ -168,40 +101,27 @@ static cldqn_status check_config(const cldqn_learn_config *c)
     return CLDQN_OK;
 }
 
-static cldqn_status create(cldqn_fused *f, cl_context ctx, cl_command_queue queue, cl_device_id dev,
-                           size_t wg_cap)
+static cldqn_status create(cldqn_fused *f, size_t wg_cap)
 {
-    CL_TRY(clRetainContext(ctx));
-    f->ctx = ctx;
-    CL_TRY(clRetainCommandQueue(queue));
-    f->queue = queue;
-    cldqn_status st = build(f, dev);
+    cldqn_status st = build(f);
     if (st != CLDQN_OK) return st;
-
-    size_t kwg = 0, dwg = 0;
-    CL_TRY(
-        clGetKernelWorkGroupInfo(f->kern, dev, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL));
-    CL_TRY(clGetDeviceInfo(dev, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof dwg, &dwg, NULL));
-    size_t wg = kwg < dwg ? kwg : dwg;
-    size_t cap = wg_cap ? wg_cap : FUSED_DEFAULT_WG;
-    if (wg > cap) wg = cap;
-    size_t p2 = 1;
-    while (p2 * 2 <= wg) p2 *= 2;
-    if (wg < 1) return cldqn_fail(CLDQN_ERR_OPENCL, "fused: device allows no work-group");
-    f->wg = p2;
+    /* CL_KERNEL_WORK_GROUP_SIZE capped by the device, rounded to a power of 2. */
+    f->wg = cldqn_cl_kernel_wg(f->cl, f->kern, wg_cap ? wg_cap : FUSED_DEFAULT_WG);
+    if (f->wg < 1) return cldqn_fail(CLDQN_ERR_OPENCL, "fused: device allows no work-group");
 
     /* states, actions, next states, rewards, terminated, greedy state, Adam */
     f->stage_ints = 5 * (size_t)f->bp + 4 + 2 * (size_t)f->bp;
     f->stage = calloc(f->stage_ints, sizeof(int32_t));
     if (!f->stage) return cldqn_fail(CLDQN_ERR_NOMEM, "fused: out of memory");
     cl_int err;
-    f->in = clCreateBuffer(f->ctx, CL_MEM_READ_ONLY, f->stage_ints * sizeof(int32_t), NULL, &err);
-    if (err != CL_SUCCESS) return cl_fail(err, "clCreateBuffer(in)", __LINE__);
+    f->in =
+        clCreateBuffer(f->cl->ctx, CL_MEM_READ_ONLY, f->stage_ints * sizeof(int32_t), NULL, &err);
+    if (err != CL_SUCCESS) return cldqn_cl_check(err, "clCreateBuffer", __FILE__, __LINE__);
     size_t nws = scratch_floats(&f->lay.shape, f->bp);
-    f->ws = clCreateBuffer(f->ctx, CL_MEM_READ_WRITE, nws * sizeof(float), NULL, &err);
-    if (err != CL_SUCCESS) return cl_fail(err, "clCreateBuffer(scratch)", __LINE__);
-    f->out = clCreateBuffer(f->ctx, CL_MEM_WRITE_ONLY, 2 * sizeof(int32_t), NULL, &err);
-    if (err != CL_SUCCESS) return cl_fail(err, "clCreateBuffer(out)", __LINE__);
+    f->ws = clCreateBuffer(f->cl->ctx, CL_MEM_READ_WRITE, nws * sizeof(float), NULL, &err);
+    if (err != CL_SUCCESS) return cldqn_cl_check(err, "clCreateBuffer", __FILE__, __LINE__);
+    f->out = clCreateBuffer(f->cl->ctx, CL_MEM_WRITE_ONLY, 2 * sizeof(int32_t), NULL, &err);
+    if (err != CL_SUCCESS) return cldqn_cl_check(err, "clCreateBuffer", __FILE__, __LINE__);
     /* Zero scratch: the padding columns of the row-major activations are
      * read (into lanes no result uses) and never written. */
     const float zero = 0.0f;
@@ -226,14 +146,13 @@ static cldqn_status create(cldqn_fused *f, cl_context ctx, cl_command_queue queu
     return CLDQN_OK;
 }
 
-cldqn_status cldqn_fused_create(cl_context ctx, cl_command_queue queue, cl_device_id dev,
-                                const cldqn_layout *lay, const cldqn_learn_config *cfg,
-                                int max_batch, size_t wg_cap, cldqn_fused **out)
+cldqn_status cldqn_fused_create(cldqn_cl *cl, const cldqn_layout *lay,
+                                const cldqn_learn_config *cfg, int max_batch, size_t wg_cap,
+                                cldqn_fused **out)
 {
     if (!out) return cldqn_fail(CLDQN_ERR_ARG, "fused_create: NULL output pointer");
     *out = NULL;
-    if (!ctx || !queue || !dev || !lay || !cfg)
-        return cldqn_fail(CLDQN_ERR_ARG, "fused_create: NULL argument");
+    if (!cl || !lay || !cfg) return cldqn_fail(CLDQN_ERR_ARG, "fused_create: NULL argument");
     if (max_batch < 1 || max_batch > (1 << 20))
         return cldqn_fail(CLDQN_ERR_ARG, "fused_create: max batch %d not in [1, 2^20]", max_batch);
     cldqn_status st = check_layout(lay);
@@ -241,12 +160,14 @@ cldqn_status cldqn_fused_create(cl_context ctx, cl_command_queue queue, cl_devic
     if (st != CLDQN_OK) return st;
     cldqn_fused *f = calloc(1, sizeof *f);
     if (!f) return cldqn_fail(CLDQN_ERR_NOMEM, "fused_create: out of memory");
+    f->cl = cl;
+    f->queue = cl->queue;
     f->lay = *lay;
     f->cfg = *cfg;
     f->max_batch = max_batch;
     f->bp = round_up(max_batch, 16);
     f->bound_b = -1;
-    st = create(f, ctx, queue, dev, wg_cap);
+    st = create(f, wg_cap);
     if (st != CLDQN_OK) {
         cldqn_fused_free(f);
         return st;
@@ -263,9 +184,6 @@ void cldqn_fused_free(cldqn_fused *f)
     if (f->in) clReleaseMemObject(f->in);
     if (f->ws) clReleaseMemObject(f->ws);
     if (f->out) clReleaseMemObject(f->out);
-    /* ctx and queue are set only once retained. */
-    if (f->queue) clReleaseCommandQueue(f->queue);
-    if (f->ctx) clReleaseContext(f->ctx);
     free(f->stage);
     free(f);
 }

@@ -12,11 +12,9 @@
 #ifndef CLDQN_FUSED_H
 #define CLDQN_FUSED_H
 
-#ifndef CL_TARGET_OPENCL_VERSION
-#define CL_TARGET_OPENCL_VERSION 120
-#endif
-#include <CL/cl.h>
 #include <stdint.h>
+
+#include "clrt.h"
 
 #include "cldqn/net.h"
 #include "cldqn/status.h"
@@ -24,15 +22,14 @@
 typedef struct cldqn_fused cldqn_fused;
 
 /* Builds the fused kernel for this layout (contiguous cldqn_layout_init
- * order), configuration and largest batch. wg_cap caps the work-group size
- * (0: no cap beyond the default of 64; the size is always read from the
- * device via CL_KERNEL_WORK_GROUP_SIZE and rounded down to a power of two).
- * The context, queue and device stay owned by the caller and must outlive
- * the object. A failed kernel build returns CLDQN_ERR_BUILD; its log is then
- * in cldqn_fused_build_log(). */
-cldqn_status cldqn_fused_create(cl_context ctx, cl_command_queue queue, cl_device_id dev,
-                                const cldqn_layout *lay, const cldqn_learn_config *cfg,
-                                int max_batch, size_t wg_cap, cldqn_fused **out);
+ * order), configuration and largest batch on cl's device. wg_cap caps the
+ * work-group size (0: the default cap of 64; the size is read from the device
+ * with cldqn_cl_kernel_wg). cl stays owned by the caller and must outlive the
+ * object; updates run on cl->queue. A failed kernel build returns
+ * CLDQN_ERR_BUILD with the log in cldqn_cl_last_build_log(). */
+cldqn_status cldqn_fused_create(cldqn_cl *cl, const cldqn_layout *lay,
+                                const cldqn_learn_config *cfg, int max_batch, size_t wg_cap,
+                                cldqn_fused **out);
 void cldqn_fused_free(cldqn_fused *f);
 
 /* One update. The buffers each hold lay->total floats. adam_t is Adam's step
@@ -52,8 +49,5 @@ int cldqn_fused_adam_steps(const cldqn_fused *f, int n);
 
 /* Work-group size the kernel is launched with. */
 size_t cldqn_fused_wg(const cldqn_fused *f);
-
-/* Full log of the last failed fused build on this thread ("" if none). */
-const char *cldqn_fused_build_log(void);
 
 #endif

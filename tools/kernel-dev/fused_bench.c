@@ -5,9 +5,9 @@
  * params, grad, Adam m and v and the loss (0 = bit-identical) and whether the
  * greedy next action agrees, then times warm updates with the host wall clock
  * (upload + launch + 8-byte read-back of loss and next action), best-of and
- * median. Plain OpenCL on the chosen device; no files needed.
+ * median. Device as clrt picks it (index, name, $CLDQN_DEVICE).
  *
- *   fused_bench [--device N] [--hidden H] [--layers L] [--batch B] [--embed E]
+ *   fused_bench [--device N|name] [--hidden H] [--layers L] [--batch B] [--embed E]
  *               [--mode mean|sample] [--loss mse|huber] [--adam torch|keras]
  *               [--clip X] [--steps N] [--reps R] [--wg W] [--sweep]
  * --sweep times hidden sizes 16..512 at the other settings. */
@@ -23,7 +23,8 @@
 #include "fused.h"
 
 typedef struct {
-    int device, hidden, layers, batch, embed, steps, reps, sweep;
+    const char *device;
+    int hidden, layers, batch, embed, steps, reps, sweep;
     size_t wg;
     cldqn_learn_config cfg;
 } options;
@@ -66,34 +67,9 @@ static void make_batch(cldqn_rng *r, int n, int S, int A, int32_t *s, int32_t *a
     }
 }
 
-static int open_device(int want, cl_context *ctx, cl_command_queue *q, cl_device_id *dev,
-                       char *name, size_t name_len)
-{
-    cl_platform_id plats[16];
-    cl_uint np = 0;
-    if (clGetPlatformIDs(16, plats, &np) != CL_SUCCESS || np == 0) return -1;
-    int idx = 0;
-    for (cl_uint p = 0; p < np; p++) {
-        cl_device_id devs[16];
-        cl_uint nd = 0;
-        if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 16, devs, &nd) != CL_SUCCESS) continue;
-        for (cl_uint d = 0; d < nd; d++, idx++) {
-            if (idx != want) continue;
-            cl_int err;
-            *dev = devs[d];
-            clGetDeviceInfo(*dev, CL_DEVICE_NAME, name_len, name, NULL);
-            *ctx = clCreateContext(NULL, 1, dev, NULL, NULL, &err);
-            if (err != CL_SUCCESS) return -1;
-            *q = clCreateCommandQueue(*ctx, *dev, 0, &err);
-            return err == CL_SUCCESS ? 0 : -1;
-        }
-    }
-    return -1;
-}
-
 /* Checks opt's configuration against ref_update and times it; returns the
  * number of mismatches (0 = bit-identical and same actions). */
-static int run(const options *o, cl_context ctx, cl_command_queue q, cl_device_id dev, int verbose)
+static int run(const options *o, cldqn_cl *cl, int verbose)
 {
     cldqn_net_shape shape = cldqn_net_default_shape();
     shape.hidden = o->hidden;
@@ -119,14 +95,14 @@ static int run(const options *o, cl_context ctx, cl_command_queue q, cl_device_i
     cl_mem buf[5];
     const float *init[5] = {p, g, m, v, tg};
     for (int k = 0; k < 5; k++) {
-        buf[k] = clCreateBuffer(ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, N * sizeof(float),
-                                (void *)init[k], &err);
+        buf[k] = clCreateBuffer(cl->ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR,
+                                N * sizeof(float), (void *)init[k], &err);
         if (err != CL_SUCCESS) return 1;
     }
     cldqn_fused *f;
     double t0 = now();
-    if (cldqn_fused_create(ctx, q, dev, &lay, &o->cfg, B, o->wg, &f) != CLDQN_OK) {
-        fprintf(stderr, "fused_create: %s\n%s\n", cldqn_last_error(), cldqn_fused_build_log());
+    if (cldqn_fused_create(cl, &lay, &o->cfg, B, o->wg, &f) != CLDQN_OK) {
+        fprintf(stderr, "fused_create: %s\n%s\n", cldqn_last_error(), cldqn_cl_last_build_log());
         return 1;
     }
     double t_build = now() - t0;
@@ -153,7 +129,8 @@ static int run(const options *o, cl_context ctx, cl_command_queue q, cl_device_i
         t_dev += cldqn_fused_adam_steps(f, B);
         float *dst[4] = {dp, dg, dm, dv};
         for (int k = 0; k < 4; k++)
-            clEnqueueReadBuffer(q, buf[k], CL_TRUE, 0, N * sizeof(float), dst[k], 0, NULL, NULL);
+            clEnqueueReadBuffer(cl->queue, buf[k], CL_TRUE, 0, N * sizeof(float), dst[k], 0, NULL,
+                                NULL);
         double d[5] = {max_abs_diff(dp, p, N), max_abs_diff(dg, g, N), max_abs_diff(dm, m, N),
                        max_abs_diff(dv, v, N), fabs((double)dev_loss - (double)ref_loss)};
         for (int k = 0; k < 5; k++)
@@ -220,7 +197,7 @@ int main(int argc, char **argv)
         }
         i++;
         if (!strcmp(k, "--device"))
-            o.device = atoi(val);
+            o.device = val;
         else if (!strcmp(k, "--hidden"))
             o.hidden = atoi(val);
         else if (!strcmp(k, "--layers"))
@@ -251,26 +228,22 @@ int main(int argc, char **argv)
         }
     }
     if (o.reps < 1) o.reps = 1;
-    cl_context ctx;
-    cl_command_queue q;
-    cl_device_id dev;
-    char name[256] = "";
-    if (open_device(o.device, &ctx, &q, &dev, name, sizeof name)) {
-        fprintf(stderr, "fused_bench: cannot open OpenCL device %d\n", o.device);
+    cldqn_cl *cl;
+    if (cldqn_cl_create(o.device, 0, &cl) != CLDQN_OK) {
+        fprintf(stderr, "fused_bench: %s\n", cldqn_last_error());
         return 1;
     }
-    printf("device: %s\n", name);
+    printf("device: %s\n", cl->info.name);
     int bad = 0;
     if (o.sweep) {
         static const int hs[] = {16, 32, 50, 64, 100, 128, 200, 256, 384, 512};
         for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
             o.hidden = hs[i];
-            bad += run(&o, ctx, q, dev, 1);
+            bad += run(&o, cl, 1);
         }
     } else {
-        bad = run(&o, ctx, q, dev, 1);
+        bad = run(&o, cl, 1);
     }
-    clReleaseCommandQueue(q);
-    clReleaseContext(ctx);
+    cldqn_cl_free(cl);
     return bad ? 1 : 0;
 }

@@ -1,0 +1,334 @@
+/* test_fused.c - the fused single-launch update (kernels/fused.cl) vs ref_update.
+ *
+ * Each case runs N updates of the fused kernel and of ref_update (host/ref.c,
+ * the specification) from the same random network and minibatches, and
+ * compares params, grad, Adam m and v and the loss after every step, plus the
+ * greedy next action against ref_argmax(ref_q_forward(updated params)).
+ * Tolerance: ZERO. The kernel does the same float32 operations in the same
+ * order as the reference (sums from 0.0f in index order, no contraction,
+ * correctly rounded divide and sqrt), so every bit must agree; measured max
+ * |difference| over all cases is 0. Cases cover MSE/Huber, clipping on/off,
+ * torch/keras Adam, mean and per-sample modes, batch 1, 7, 32, 33 (and a
+ * batch smaller than the object's maximum), hidden 13 and 50, layers 0, 1, 2,
+ * and a tiny state space where states repeat within a batch. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clrt.h"
+#include "cldqn/net.h"
+#include "cldqn/ref.h"
+#include "cldqn/rng.h"
+#include "fused.h"
+#include "harness.h"
+
+static cldqn_cl *cl;
+
+static int suite_init(void)
+{
+    if (cldqn_cl_create(NULL, 0, &cl) != CLDQN_OK) {
+        fprintf(stderr, "test_fused: no OpenCL device: %s\n", cldqn_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+static int suite_cleanup(void)
+{
+    cldqn_cl_free(cl);
+    cl = NULL;
+    return 0;
+}
+
+typedef struct {
+    int states, embed, hidden, layers;
+    int max_batch;
+    int batches[4]; /* batch size of each step (0 ends the list early) */
+    cldqn_update_mode mode;
+    cldqn_loss_kind loss;
+    cldqn_adam_kind adam;
+    float clip;
+    int sync_after; /* copy params to target after this step (-1: never) */
+} fused_case;
+
+static cldqn_learn_config make_cfg(const fused_case *c)
+{
+    cldqn_learn_config cfg = {.gamma = 0.99f,
+                              .lr = 1e-2f, /* large, so the weights move visibly */
+                              .beta1 = 0.9f,
+                              .beta2 = 0.999f,
+                              .eps = c->adam == CLDQN_ADAM_KERAS ? 1e-7f : 1e-8f,
+                              .adam = c->adam,
+                              .loss = c->loss,
+                              .huber_delta = 1.0f,
+                              .max_grad_norm = c->clip,
+                              .mode = c->mode};
+    return cfg;
+}
+
+/* Largest |a-b| over n floats (NaN counts as infinite). */
+static double max_diff(const float *a, const float *b, size_t n)
+{
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m)) m = isnan(d) ? INFINITY : d;
+    }
+    return m;
+}
+
+static void run_case(const fused_case *c)
+{
+    cldqn_net_shape shape = {c->states, 6, c->embed, c->hidden, c->layers};
+    cldqn_layout lay;
+    CU_ASSERT_EQUAL_FATAL(cldqn_layout_init(&shape, &lay), CLDQN_OK);
+    const cldqn_learn_config cfg = make_cfg(c);
+    const size_t N = lay.total;
+    const int S = shape.n_states, A = shape.n_actions, BM = c->max_batch;
+
+    float *ref[5], *dev[4];
+    for (int k = 0; k < 5; k++) ref[k] = calloc(N, sizeof(float));
+    for (int k = 0; k < 4; k++) dev[k] = calloc(N, sizeof(float));
+    float *p = ref[0], *g = ref[1], *m = ref[2], *v = ref[3], *tg = ref[4];
+    cldqn_rng r;
+    cldqn_rng_seed(&r, 1234, CLDQN_STREAM_INIT);
+    cldqn_params_init(&lay, CLDQN_INIT_TORCH, &r, p);
+    cldqn_params_init(&lay, CLDQN_INIT_TORCH, &r, tg);
+
+    cl_mem buf[5];
+    const float *init[5] = {p, g, m, v, tg};
+    for (int k = 0; k < 5; k++) {
+        cl_int err;
+        buf[k] = clCreateBuffer(cl->ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR,
+                                N * sizeof(float), (void *)init[k], &err);
+        CU_ASSERT_EQUAL_FATAL(err, CL_SUCCESS);
+    }
+    cldqn_fused *f = NULL;
+    cldqn_status st = cldqn_fused_create(cl, &lay, &cfg, BM, 0, &f);
+    if (st != CLDQN_OK)
+        fprintf(stderr, "fused_create: %s\n%s\n", cldqn_last_error(), cldqn_cl_last_build_log());
+    CU_ASSERT_EQUAL_FATAL(st, CLDQN_OK);
+
+    int32_t *s = malloc((size_t)BM * 4), *a = malloc((size_t)BM * 4), *ns = malloc((size_t)BM * 4);
+    float *rw = malloc((size_t)BM * 4), *tm = malloc((size_t)BM * 4);
+    float *q = malloc((size_t)A * sizeof(float));
+    cldqn_rng br;
+    cldqn_rng_seed(&br, 99, CLDQN_STREAM_SAMPLE);
+    static const float rewards[3] = {-1.0f, -10.0f, 20.0f};
+    int t_ref = 0, t_dev = 0;
+    double worst = 0.0;
+    for (int step = 0; step < 4 && c->batches[step]; step++) {
+        const int n = c->batches[step];
+        for (int i = 0; i < n; i++) {
+            s[i] = (int32_t)cldqn_rng_below(&br, (uint32_t)S);
+            a[i] = (int32_t)cldqn_rng_below(&br, (uint32_t)A);
+            rw[i] = rewards[cldqn_rng_below(&br, 3)];
+            ns[i] = (int32_t)cldqn_rng_below(&br, (uint32_t)S);
+            tm[i] = cldqn_rng_below(&br, 5) == 0 ? 1.0f : 0.0f;
+        }
+        const cldqn_batch batch = {n, s, a, rw, ns, tm};
+        const int32_t next = (int32_t)cldqn_rng_below(&br, (uint32_t)S);
+
+        const float ref_loss = ref_update(&lay, &cfg, p, tg, m, v, &t_ref, &batch, g);
+        int32_t ref_act, dev_act = -1;
+        ref_q_forward(&lay, p, &next, 1, q);
+        ref_argmax(q, 1, A, &ref_act);
+
+        float dev_loss = NAN;
+        st = cldqn_fused_update(f, buf[0], buf[1], buf[2], buf[3], buf[4], &batch, t_dev, next,
+                                &dev_loss, &dev_act);
+        CU_ASSERT_EQUAL_FATAL(st, CLDQN_OK);
+        t_dev += cldqn_fused_adam_steps(f, n);
+        CU_ASSERT_EQUAL(t_dev, t_ref);
+        for (int k = 0; k < 4; k++)
+            CU_ASSERT_EQUAL(clEnqueueReadBuffer(cl->queue, buf[k], CL_TRUE, 0, N * sizeof(float),
+                                                dev[k], 0, NULL, NULL),
+                            CL_SUCCESS);
+        const char *names[4] = {"params", "grad", "adam m", "adam v"};
+        for (int k = 0; k < 4; k++) {
+            double d = max_diff(dev[k], ref[k], N);
+            if (d > worst) worst = d;
+            if (d != 0.0) fprintf(stderr, "step %d: %s differ by %g\n", step, names[k], d);
+            CU_ASSERT_EQUAL(d, 0.0);
+        }
+        CU_ASSERT(isfinite(ref_loss));
+        if (memcmp(&dev_loss, &ref_loss, sizeof(float)))
+            fprintf(stderr, "step %d: loss %.9g, reference %.9g\n", step, dev_loss, ref_loss);
+        CU_ASSERT_EQUAL(memcmp(&dev_loss, &ref_loss, sizeof(float)), 0);
+        CU_ASSERT_EQUAL(dev_act, ref_act);
+
+        if (step == c->sync_after) {
+            memcpy(tg, p, N * sizeof(float));
+            CU_ASSERT_EQUAL(clEnqueueCopyBuffer(cl->queue, buf[0], buf[4], 0, 0, N * sizeof(float),
+                                                0, NULL, NULL),
+                            CL_SUCCESS);
+        }
+    }
+    /* The weights must actually have moved, or agreement proves little. */
+    float *p0 = calloc(N, sizeof(float));
+    cldqn_rng_seed(&r, 1234, CLDQN_STREAM_INIT);
+    cldqn_params_init(&lay, CLDQN_INIT_TORCH, &r, p0);
+    CU_ASSERT(max_diff(p0, p, N) > 1e-3);
+    free(p0);
+
+    cldqn_fused_free(f);
+    for (int k = 0; k < 5; k++) clReleaseMemObject(buf[k]);
+    for (int k = 0; k < 5; k++) free(ref[k]);
+    for (int k = 0; k < 4; k++) free(dev[k]);
+    free(s);
+    free(a);
+    free(ns);
+    free(rw);
+    free(tm);
+    free(q);
+}
+
+static void test_seed_shape_mse_torch(void)
+{
+    fused_case c = {
+        500,  10, 50, 2, 32, {32, 32, 32, 32}, CLDQN_UPDATE_MEAN, CLDQN_LOSS_MSE, CLDQN_ADAM_TORCH,
+        0.0f, 1};
+    run_case(&c);
+}
+
+static void test_huber_clip_b33_h13_l1(void)
+{
+    /* 20 states: repeated states in every batch of 33. */
+    fused_case c = {
+        20,   10, 13, 1, 33, {33, 33, 33, 0}, CLDQN_UPDATE_MEAN, CLDQN_LOSS_HUBER, CLDQN_ADAM_TORCH,
+        0.5f, -1};
+    run_case(&c);
+}
+
+static void test_keras_clip_b7_h50_l2(void)
+{
+    fused_case c = {
+        500,  10, 50, 2, 7, {7, 7, 7, 7}, CLDQN_UPDATE_MEAN, CLDQN_LOSS_MSE, CLDQN_ADAM_KERAS,
+        1.0f, 0};
+    run_case(&c);
+}
+
+static void test_b1_huber_keras_h13_l2(void)
+{
+    fused_case c = {
+        500,  10, 13, 2, 1, {1, 1, 1, 1}, CLDQN_UPDATE_MEAN, CLDQN_LOSS_HUBER, CLDQN_ADAM_KERAS,
+        0.0f, -1};
+    run_case(&c);
+}
+
+static void test_batch_below_max(void)
+{
+    /* One object built for 33 serves smaller batches; odd embedding width,
+     * 7 states so rows repeat. */
+    fused_case c = {
+        7,    3, 50, 2, 33, {33, 5, 17, 1}, CLDQN_UPDATE_MEAN, CLDQN_LOSS_MSE, CLDQN_ADAM_TORCH,
+        0.0f, 2};
+    run_case(&c);
+}
+
+static void test_no_hidden_layer(void)
+{
+    fused_case c = {
+        500,  10, 50, 0, 32, {32, 32, 32, 0}, CLDQN_UPDATE_MEAN, CLDQN_LOSS_MSE, CLDQN_ADAM_TORCH,
+        0.0f, -1};
+    run_case(&c);
+}
+
+static void test_per_sample_keras_b32(void)
+{
+    /* The seed: B single-sample Keras-MSE updates with Keras' Adam. */
+    fused_case c = {500,
+                    10,
+                    50,
+                    2,
+                    32,
+                    {32, 32, 0, 0},
+                    CLDQN_UPDATE_PER_SAMPLE,
+                    CLDQN_LOSS_MSE,
+                    CLDQN_ADAM_KERAS,
+                    0.0f,
+                    0};
+    run_case(&c);
+}
+
+static void test_per_sample_torch_clip_b7_h13_l1(void)
+{
+    fused_case c = {20,
+                    10,
+                    13,
+                    1,
+                    7,
+                    {7, 7, 3, 0},
+                    CLDQN_UPDATE_PER_SAMPLE,
+                    CLDQN_LOSS_MSE,
+                    CLDQN_ADAM_TORCH,
+                    0.05f,
+                    -1};
+    run_case(&c);
+}
+
+static void test_bad_input(void)
+{
+    cldqn_net_shape shape = cldqn_net_default_shape();
+    cldqn_layout lay;
+    CU_ASSERT_EQUAL_FATAL(cldqn_layout_init(&shape, &lay), CLDQN_OK);
+    fused_case fc = {0};
+    fc.adam = CLDQN_ADAM_TORCH;
+    cldqn_learn_config cfg = make_cfg(&fc);
+    cldqn_fused *f = NULL;
+    CU_ASSERT_EQUAL(cldqn_fused_create(cl, &lay, &cfg, 0, 0, &f), CLDQN_ERR_ARG);
+    CU_ASSERT_PTR_NULL(f);
+    cldqn_layout moved = lay;
+    moved.t[2].offset += 1; /* not the contiguous layout the kernel assumes */
+    CU_ASSERT_EQUAL(cldqn_fused_create(cl, &moved, &cfg, 4, 0, &f), CLDQN_ERR_ARG);
+    CU_ASSERT_PTR_NULL(f);
+
+    CU_ASSERT_EQUAL_FATAL(cldqn_fused_create(cl, &lay, &cfg, 4, 0, &f), CLDQN_OK);
+    CU_ASSERT(cldqn_fused_wg(f) >= 1);
+    cl_mem buf[5];
+    for (int k = 0; k < 5; k++) {
+        cl_int err;
+        buf[k] = clCreateBuffer(cl->ctx, CL_MEM_READ_WRITE, lay.total * sizeof(float), NULL, &err);
+        CU_ASSERT_EQUAL_FATAL(err, CL_SUCCESS);
+    }
+    int32_t s[5] = {0, 1, 2, 3, 4}, act[5] = {0, 1, 2, 3, 4}, ns[5] = {4, 3, 2, 1, 0};
+    float r[5] = {0}, t[5] = {0}, loss;
+    int32_t na;
+    cldqn_batch b = {5, s, act, r, ns, t};
+    CU_ASSERT_EQUAL(
+        cldqn_fused_update(f, buf[0], buf[1], buf[2], buf[3], buf[4], &b, 0, 0, &loss, &na),
+        CLDQN_ERR_ARG); /* more than max_batch */
+    b.n = 4;
+    CU_ASSERT_EQUAL(
+        cldqn_fused_update(f, buf[0], buf[1], buf[2], buf[3], buf[4], &b, 0, 500, &loss, &na),
+        CLDQN_ERR_ARG); /* next state out of range */
+    act[2] = 6;
+    CU_ASSERT_EQUAL(
+        cldqn_fused_update(f, buf[0], buf[1], buf[2], buf[3], buf[4], &b, 0, 0, &loss, &na),
+        CLDQN_ERR_ARG); /* action out of range */
+    act[2] = 2;
+    s[1] = -1;
+    CU_ASSERT_EQUAL(
+        cldqn_fused_update(f, buf[0], buf[1], buf[2], buf[3], buf[4], &b, 0, 0, &loss, &na),
+        CLDQN_ERR_ARG); /* state out of range */
+    CU_ASSERT(strlen(cldqn_last_error()) > 0);
+    cldqn_fused_free(f);
+    for (int k = 0; k < 5; k++) clReleaseMemObject(buf[k]);
+}
+
+int register_suites(void)
+{
+    static const harness_test tests[] = {
+        {"seed shape, MSE, torch Adam, B=32", test_seed_shape_mse_torch},
+        {"Huber + clip, B=33, H=13, L=1, repeated states", test_huber_clip_b33_h13_l1},
+        {"keras Adam + clip, B=7, H=50, L=2", test_keras_clip_b7_h50_l2},
+        {"B=1, Huber, keras Adam, H=13", test_b1_huber_keras_h13_l2},
+        {"batches below the maximum, E=3", test_batch_below_max},
+        {"no hidden layer", test_no_hidden_layer},
+        {"per-sample (seed) mode, keras Adam, B=32", test_per_sample_keras_b32},
+        {"per-sample, torch Adam + clip, B=7, H=13, L=1", test_per_sample_torch_clip_b7_h13_l1},
+        {"bad input is rejected", test_bad_input},
+        {NULL, NULL}};
+    return harness_add_suite("fused", suite_init, suite_cleanup, tests);
+}

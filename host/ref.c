@@ -275,6 +275,12 @@ static void backward(const cldqn_layout *lay, const float *params, const int32_t
                        grad + lay->t[0].offset);
 }
 
+/* Mean mode: one Adam step on the batch's mean loss. Per-sample mode (the
+ * seed's Keras loop): B Adam steps, one per sample in order. The TD target
+ * r + gamma (1-term) max Q_target(s') equals r for terminal samples (0 times a
+ * finite max). Clipping, when on, applies to each gradient Adam sees, and
+ * grad keeps the last one after clipping (PyTorch's p.grad after
+ * clip_grad_norm_). */
 float ref_update(const cldqn_layout *lay, const cldqn_learn_config *cfg, float *params,
                  const float *target, float *m, float *v, int *t, const cldqn_batch *batch,
                  float *grad)

@@ -25,7 +25,9 @@ void ref_td_target(const float *qn, const float *r, const float *term, int B, in
                    float *y);
 
 /* Loss over the taken actions, mean over the batch, and dq = dLoss/dq (B,A)
- * (zero except at the taken action). MSE: (q-y)^2; Huber: smooth L1 with delta.
+ * (zero except at the taken action). MSE: (q-y)^2; Huber: PyTorch's
+ * F.huber_loss(delta): 0.5 d^2 if |d| < delta else delta (|d| - delta/2), which
+ * is smooth_l1_loss only for delta = 1.
  * Returns the loss. */
 float ref_td_loss(const float *q, const int32_t *action, const float *y, int B, int A,
                   cldqn_loss_kind kind, float delta, float *dq);

@@ -1,0 +1,508 @@
+/* config.c - presets, the key table, and parsing of flags, files and JSON.
+ *
+ * One table describes every key: its type, where it lives in cldqn_config,
+ * its valid range and whether checkpoints store it. Flags, config files and
+ * checkpoint JSON all go through cldqn_config_set, so a value accepted in
+ * one place is accepted (and checked) the same way in the others. */
+#include "cldqn/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { K_INT, K_I64, K_U64, K_FLOAT, K_DOUBLE, K_BOOL, K_STR, K_ENUM } key_type;
+
+typedef struct {
+    const char *name;
+    key_type type;
+    size_t off;
+    double lo, hi;            /* inclusive range for numbers */
+    int lo_open;              /* lo itself is not allowed (lr > 0) */
+    int hi_open;              /* hi itself is not allowed (beta < 1) */
+    const char *const *names; /* K_ENUM: value i is names[i]; K_STR: size of the field in hi */
+    int persist;              /* stored in checkpoints */
+    const char *help;
+} key_def;
+
+static const char *const loss_names[] = {"mse", "huber", NULL};
+static const char *const update_names[] = {"mean", "per-sample", NULL};
+static const char *const adam_names[] = {"torch", "keras", NULL};
+static const char *const init_names[] = {"torch", "keras", NULL};
+static const char *const backend_names[] = {"opencl", "ref", NULL};
+static const char *const sample_names[] = {"without", "with", NULL};
+
+#define OFF(f) offsetof(cldqn_config, f)
+#define BIG    9.2e18
+
+static const key_def keys[] = {
+    {"seed", K_U64, OFF(seed), 0, 1.8e19, 0, 0, NULL, 1,
+     "run seed (every RNG stream derives from it)"},
+    {"steps", K_I64, OFF(steps), 0, BIG, 0, 0, NULL, 1,
+     "stop after N env steps in total (0 = no limit)"},
+    {"episodes", K_I64, OFF(episodes), 0, BIG, 0, 0, NULL, 1,
+     "stop after N episodes (0 = no limit)"},
+    {"episode-steps", K_INT, OFF(episode_steps), 0, 1e9, 0, 0, NULL, 1,
+     "cap on steps per episode, as the seed's range(1000) (0 = none)"},
+    {"time-limit", K_INT, OFF(taxi.time_limit), 0, 1e9, 0, 0, NULL, 1,
+     "Taxi truncates training episodes after N steps (0 = none)"},
+    {"rainy", K_BOOL, OFF(taxi.is_rainy), 0, 1, 0, 0, NULL, 1,
+     "rainy Taxi (moves may slip sideways)"},
+    {"rain-prob", K_DOUBLE, OFF(taxi.rainy_probability), 0, 1, 1, 0, NULL, 1,
+     "probability that a rainy move goes where intended"},
+    {"fickle", K_BOOL, OFF(taxi.fickle_passenger), 0, 1, 0, 0, NULL, 1,
+     "fickle passenger (may change destination once)"},
+    {"fickle-prob", K_DOUBLE, OFF(taxi.fickle_probability), 0, 1, 0, 0, NULL, 1,
+     "probability that the passenger is fickle"},
+    {"embed", K_INT, OFF(shape.embed), 1, 4096, 0, 0, NULL, 1, "embedding width E"},
+    {"hidden", K_INT, OFF(shape.hidden), 1, 4096, 0, 0, NULL, 1, "hidden layer width H"},
+    {"layers", K_INT, OFF(shape.layers), 0, CLDQN_MAX_HIDDEN_LAYERS, 0, 0, NULL, 1,
+     "hidden layers"},
+    {"init", K_ENUM, OFF(init), 0, 0, 0, 0, init_names, 1, "weight initialisation: torch|keras"},
+    {"lr", K_FLOAT, OFF(learn.lr), 0, BIG, 1, 0, NULL, 1, "Adam learning rate"},
+    {"gamma", K_FLOAT, OFF(learn.gamma), 0, 1, 0, 0, NULL, 1, "discount factor"},
+    {"adam", K_ENUM, OFF(learn.adam), 0, 0, 0, 0, adam_names, 1, "Adam form: torch|keras"},
+    {"beta1", K_FLOAT, OFF(learn.beta1), 0, 1, 0, 1, NULL, 1, "Adam beta1"},
+    {"beta2", K_FLOAT, OFF(learn.beta2), 0, 1, 0, 1, NULL, 1, "Adam beta2"},
+    {"adam-eps", K_FLOAT, OFF(learn.eps), 0, 1, 1, 0, NULL, 1, "Adam epsilon"},
+    {"loss", K_ENUM, OFF(learn.loss), 0, 0, 0, 0, loss_names, 1, "TD loss: mse|huber"},
+    {"huber-delta", K_FLOAT, OFF(learn.huber_delta), 0, 1e9, 1, 0, NULL, 1,
+     "Huber delta (1 = smooth_l1_loss)"},
+    {"clip", K_FLOAT, OFF(learn.max_grad_norm), 0, 1e9, 0, 0, NULL, 1,
+     "clip gradients to this global norm (0 = off)"},
+    {"update", K_ENUM, OFF(learn.mode), 0, 0, 0, 0, update_names, 1,
+     "mean (one step per minibatch) | per-sample (the seed's fit per sample)"},
+    {"batch", K_INT, OFF(batch), 1, 65536, 0, 0, NULL, 1, "minibatch size"},
+    {"replay", K_I64, OFF(replay), 1, 1e8, 0, 0, NULL, 1, "replay memory capacity"},
+    {"sample", K_ENUM, OFF(sample_replacement), 0, 0, 0, 0, sample_names, 1,
+     "minibatch sampling with|without replacement"},
+    {"learning-starts", K_I64, OFF(learning_starts), 0, BIG, 0, 0, NULL, 1,
+     "updates begin once the memory holds more than N transitions"},
+    {"train-every", K_INT, OFF(train_every), 1, 1e9, 0, 0, NULL, 1, "env steps per update"},
+    {"target-every", K_I64, OFF(target_every), 0, BIG, 0, 0, NULL, 1,
+     "env steps per target sync (0 = when an episode terminates, as the seed)"},
+    {"eps-start", K_FLOAT, OFF(eps_start), 0, 1, 0, 0, NULL, 1, "initial exploration rate"},
+    {"eps-end", K_FLOAT, OFF(eps_end), 0, 1, 0, 0, NULL, 1, "final exploration rate"},
+    {"eps-decay-steps", K_I64, OFF(eps_decay_steps), 0, BIG, 0, 0, NULL, 1,
+     "env steps of the linear epsilon decay"},
+    {"until-optimal", K_BOOL, OFF(until_optimal), 0, 1, 0, 0, NULL, 1,
+     "stop when the greedy policy is exactly optimal"},
+    {"eval-every", K_I64, OFF(eval_every), 0, BIG, 0, 0, NULL, 1,
+     "env steps between exact greedy evaluations (0 = never)"},
+    {"save-every", K_I64, OFF(save_every), 0, BIG, 0, 0, NULL, 1,
+     "env steps between checkpoints (0 = only at the end)"},
+    {"render-every", K_INT, OFF(render_every), 0, 1e9, 0, 0, NULL, 1,
+     "render after every N-th episode (0 = never)"},
+    {"summary", K_BOOL, OFF(summary), 0, 1, 0, 0, NULL, 1,
+     "print a Keras-style model summary first"},
+    {"out", K_STR, OFF(out), 0, CLDQN_CONFIG_PATH_MAX, 0, 0, NULL, 0, "checkpoint path"},
+    {"metrics", K_STR, OFF(metrics), 0, CLDQN_CONFIG_PATH_MAX, 0, 0, NULL, 0,
+     "metrics JSON-lines path"},
+    {"device", K_STR, OFF(device), 0, 256, 0, 0, NULL, 0,
+     "OpenCL device (index or name substring)"},
+    {"backend", K_ENUM, OFF(backend), 0, 0, 0, 0, backend_names, 0, "opencl|ref"},
+    {"quiet", K_BOOL, OFF(quiet), 0, 1, 0, 0, NULL, 0, "print only the final summary"},
+};
+#define N_KEYS (sizeof keys / sizeof keys[0])
+
+static const key_def *find_key(const char *name)
+{
+    char norm[64];
+    size_t n = strlen(name);
+    if (n >= sizeof norm) return NULL;
+    for (size_t i = 0; i <= n; i++) norm[i] = name[i] == '_' ? '-' : name[i];
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (!strcmp(keys[i].name, norm)) return &keys[i];
+    return NULL;
+}
+
+int cldqn_config_key_kind(const char *key)
+{
+    const key_def *k = find_key(key);
+    if (!k) return 0;
+    return k->type == K_BOOL ? 2 : 1;
+}
+
+cldqn_status cldqn_config_preset(cldqn_config *cfg, const char *name)
+{
+    cldqn_config c;
+    memset(&c, 0, sizeof c);
+    c.seed = 1;
+    c.taxi = cldqn_taxi_default_config();
+    c.shape = cldqn_net_default_shape();
+    c.learn.beta1 = 0.9f;
+    c.learn.beta2 = 0.999f;
+    c.learn.huber_delta = 1.0f;
+    c.backend = CLDQN_BACKEND_OPENCL;
+    c.train_every = 1;
+    if (!strcmp(name, "seed")) {
+        /* The article, setting for setting (see the task's seed description). */
+        c.episodes = 100;
+        c.episode_steps = 1000;
+        c.init = CLDQN_INIT_KERAS;
+        c.learn.gamma = 0.6f;
+        c.learn.lr = 0.01f;
+        c.learn.eps = 1e-7f;
+        c.learn.adam = CLDQN_ADAM_KERAS;
+        c.learn.loss = CLDQN_LOSS_MSE;
+        c.learn.mode = CLDQN_UPDATE_PER_SAMPLE;
+        c.batch = 32;
+        c.replay = 2000;
+        c.sample_replacement = 0;
+        c.learning_starts = 32; /* retrain once len(memory) > batch_size */
+        c.target_every = 0;     /* align only when an episode terminates */
+        c.eps_start = c.eps_end = 0.1f;
+        c.render_every = 10;
+        c.summary = 1;
+        c.eval_every = 0;
+    } else if (!strcmp(name, "default")) {
+        /* Modern DQN settings, measured in the README's note (seeds 1-5). */
+        c.steps = 300000;
+        c.taxi.time_limit = 200;
+        c.init = CLDQN_INIT_TORCH;
+        c.learn.gamma = 0.99f;
+        c.learn.lr = 1e-3f;
+        c.learn.eps = 1e-8f;
+        c.learn.adam = CLDQN_ADAM_TORCH;
+        c.learn.loss = CLDQN_LOSS_MSE;
+        c.learn.mode = CLDQN_UPDATE_MEAN;
+        c.batch = 128;
+        c.replay = 100000;
+        c.sample_replacement = 1;
+        c.learning_starts = 1000;
+        c.train_every = 1;
+        c.target_every = 500;
+        c.eps_start = 1.0f;
+        c.eps_end = 0.05f;
+        c.eps_decay_steps = 20000;
+        c.eval_every = 2000;
+    } else {
+        return cldqn_fail(CLDQN_ERR_ARG, "--preset: unknown preset '%s' (seed, default)", name);
+    }
+    snprintf(c.preset, sizeof c.preset, "%s", name);
+    *cfg = c;
+    return CLDQN_OK;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    static const char *const t[] = {"", "1", "true", "yes", "on"};
+    static const char *const f[] = {"0", "false", "no", "off"};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (!strcasecmp(v, t[i])) return *out = 1, 1;
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (!strcasecmp(v, f[i])) return *out = 0, 1;
+    return 0;
+}
+
+static cldqn_status range_error(const char *origin, const char *value, const key_def *k)
+{
+    if (k->hi >= BIG)
+        return cldqn_fail(CLDQN_ERR_ARG, "%s: %s is not %s %g", origin, value,
+                          k->lo_open ? ">" : ">=", k->lo);
+    return cldqn_fail(CLDQN_ERR_ARG, "%s: %s is not in %c%g, %g%c", origin, value,
+                      k->lo_open ? '(' : '[', k->lo, k->hi, k->hi_open ? ')' : ']');
+}
+
+static int in_range(const key_def *k, double x)
+{
+    if (k->lo_open ? !(x > k->lo) : !(x >= k->lo)) return 0;
+    if (k->hi_open ? !(x < k->hi) : !(x <= k->hi)) return 0;
+    return 1;
+}
+
+cldqn_status cldqn_config_set(cldqn_config *cfg, const char *key, const char *value,
+                              const char *origin)
+{
+    char org[128];
+    const key_def *k = find_key(key);
+    if (!origin) {
+        snprintf(org, sizeof org, "--%s", k ? k->name : key);
+        origin = org;
+    }
+    if (!k) return cldqn_fail(CLDQN_ERR_ARG, "%s: unknown setting", origin);
+    if (!value) value = "";
+    char *p = (char *)cfg + k->off;
+    char *end = NULL;
+    switch (k->type) {
+    case K_BOOL: {
+        int b;
+        if (!parse_bool(value, &b))
+            return cldqn_fail(CLDQN_ERR_ARG, "%s: '%s' is not a bool (true/false)", origin, value);
+        *(int *)p = b;
+        return CLDQN_OK;
+    }
+    case K_STR: {
+        size_t cap = (size_t)k->hi;
+        if (strlen(value) >= cap)
+            return cldqn_fail(CLDQN_ERR_ARG, "%s: value longer than %zu characters", origin,
+                              cap - 1);
+        memcpy(p, value, strlen(value) + 1);
+        return CLDQN_OK;
+    }
+    case K_ENUM:
+        for (int i = 0; k->names[i]; i++)
+            if (!strcasecmp(value, k->names[i])) {
+                *(int *)p = i;
+                return CLDQN_OK;
+            }
+        {
+            char opts[128] = "";
+            for (int i = 0; k->names[i]; i++) {
+                if (i) strncat(opts, "|", sizeof opts - strlen(opts) - 1);
+                strncat(opts, k->names[i], sizeof opts - strlen(opts) - 1);
+            }
+            return cldqn_fail(CLDQN_ERR_ARG, "%s: '%s' is not one of %s", origin, value, opts);
+        }
+    case K_INT:
+    case K_I64:
+    case K_U64: {
+        errno = 0;
+        if (!*value || isspace((unsigned char)*value))
+            return cldqn_fail(CLDQN_ERR_ARG, "%s: '%s' is not an integer", origin, value);
+        if (k->type == K_U64) {
+            if (*value == '-') return range_error(origin, value, k);
+            unsigned long long u = strtoull(value, &end, 10);
+            if (*end || errno)
+                return cldqn_fail(CLDQN_ERR_ARG, "%s: '%s' is not an integer", origin, value);
+            *(uint64_t *)p = u;
+            return CLDQN_OK;
+        }
+        long long v = strtoll(value, &end, 10);
+        if (*end || errno)
+            return cldqn_fail(CLDQN_ERR_ARG, "%s: '%s' is not an integer", origin, value);
+        if (!in_range(k, (double)v)) return range_error(origin, value, k);
+        if (k->type == K_INT)
+            *(int *)p = (int)v;
+        else
+            *(int64_t *)p = v;
+        return CLDQN_OK;
+    }
+    case K_FLOAT:
+    case K_DOUBLE: {
+        errno = 0;
+        if (!*value || isspace((unsigned char)*value))
+            return cldqn_fail(CLDQN_ERR_ARG, "%s: '%s' is not a number", origin, value);
+        double v = strtod(value, &end);
+        if (*end || errno || !isfinite(v))
+            return cldqn_fail(CLDQN_ERR_ARG, "%s: '%s' is not a number", origin, value);
+        if (!in_range(k, v)) return range_error(origin, value, k);
+        if (k->type == K_FLOAT)
+            *(float *)p = (float)v;
+        else
+            *(double *)p = v;
+        return CLDQN_OK;
+    }
+    }
+    return cldqn_fail(CLDQN_ERR_ARG, "%s: bad key type", origin);
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s)) s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1])) s[--n] = 0;
+    return s;
+}
+
+cldqn_status cldqn_config_load_file(cldqn_config *cfg, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return cldqn_fail(CLDQN_ERR_IO, "--config: cannot open '%s': %s", path, strerror(errno));
+    char line[2048];
+    int lineno = 0;
+    cldqn_status st = CLDQN_OK;
+    while (st == CLDQN_OK && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash) *hash = 0;
+        char *s = trim(line);
+        if (!*s) continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            st = cldqn_fail(CLDQN_ERR_ARG, "%s:%d: expected 'key = value'", path, lineno);
+            break;
+        }
+        *eq = 0;
+        char *key = trim(s), *val = trim(eq + 1);
+        char org[CLDQN_CONFIG_PATH_MAX + 80];
+        snprintf(org, sizeof org, "%s:%d: %s", path, lineno, key);
+        if (!strcmp(key, "preset")) {
+            st = cldqn_fail(CLDQN_ERR_ARG, "%s: give the preset with --preset", org);
+            break;
+        }
+        st = cldqn_config_set(cfg, key, val, org);
+    }
+    fclose(f);
+    return st;
+}
+
+cldqn_status cldqn_config_check(const cldqn_config *c)
+{
+    if ((int64_t)c->batch > c->replay)
+        return cldqn_fail(CLDQN_ERR_ARG, "--batch: %d is larger than --replay %lld", c->batch,
+                          (long long)c->replay);
+    if (c->eps_end > c->eps_start)
+        return cldqn_fail(CLDQN_ERR_ARG, "--eps-end: %g is larger than --eps-start %g",
+                          (double)c->eps_end, (double)c->eps_start);
+    if (c->until_optimal && (c->taxi.is_rainy || c->taxi.fickle_passenger))
+        return cldqn_fail(CLDQN_ERR_ARG,
+                          "--until-optimal: needs deterministic Taxi (no --rainy/--fickle)");
+    if (c->until_optimal && c->eval_every <= 0)
+        return cldqn_fail(CLDQN_ERR_ARG, "--until-optimal: needs --eval-every > 0");
+    if (!c->steps && !c->episodes && !c->until_optimal)
+        return cldqn_fail(CLDQN_ERR_ARG, "--steps: 0 with --episodes 0 would never stop");
+    return cldqn_taxi_config_check(&c->taxi);
+}
+
+static size_t value_text(const cldqn_config *cfg, const key_def *k, char *buf, size_t size)
+{
+    const char *p = (const char *)cfg + k->off;
+    switch (k->type) {
+    case K_INT:
+        return (size_t)snprintf(buf, size, "%d", *(const int *)p);
+    case K_I64:
+        return (size_t)snprintf(buf, size, "%lld", (long long)*(const int64_t *)p);
+    case K_U64:
+        return (size_t)snprintf(buf, size, "%llu", (unsigned long long)*(const uint64_t *)p);
+    case K_FLOAT: {
+        /* Shortest text that reads back to the same float. */
+        float f = *(const float *)p;
+        for (int prec = 6; prec < 9; prec++) {
+            snprintf(buf, size, "%.*g", prec, (double)f);
+            if (strtof(buf, NULL) == f) break;
+        }
+        return strlen(buf);
+    }
+    case K_DOUBLE: {
+        double d = *(const double *)p;
+        for (int prec = 15; prec < 17; prec++) {
+            snprintf(buf, size, "%.*g", prec, d);
+            if (strtod(buf, NULL) == d) break;
+        }
+        return strlen(buf);
+    }
+    case K_BOOL:
+        return (size_t)snprintf(buf, size, "%s", *(const int *)p ? "true" : "false");
+    case K_STR:
+        return (size_t)snprintf(buf, size, "%s", p);
+    case K_ENUM:
+        return (size_t)snprintf(buf, size, "%s", k->names[*(const int *)p]);
+    }
+    return 0;
+}
+
+/* Appends to a bounded buffer, tracking the length that would be needed. */
+typedef struct {
+    char *buf;
+    size_t size, len;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++, b->len++)
+        if (b->len + 1 < b->size) b->buf[b->len] = s[i];
+    if (b->size) b->buf[b->len < b->size ? b->len : b->size - 1] = 0;
+}
+
+size_t cldqn_config_to_json(const cldqn_config *cfg, char *buf, size_t size)
+{
+    sbuf b = {buf, size, 0};
+    char v[512];
+    sb_put(&b, "{\"preset\": \"", 12);
+    sb_put(&b, cfg->preset, strlen(cfg->preset));
+    sb_put(&b, "\"", 1);
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const key_def *k = &keys[i];
+        if (!k->persist) continue;
+        size_t n = value_text(cfg, k, v, sizeof v);
+        int quote = k->type == K_ENUM || k->type == K_STR;
+        sb_put(&b, ", \"", 3);
+        sb_put(&b, k->name, strlen(k->name));
+        sb_put(&b, "\": ", 3);
+        if (quote) sb_put(&b, "\"", 1);
+        sb_put(&b, v, n < sizeof v ? n : sizeof v - 1);
+        if (quote) sb_put(&b, "\"", 1);
+    }
+    sb_put(&b, "}", 1);
+    return b.len;
+}
+
+/* The JSON written above is flat: string, number and bool values only, and
+ * keys and strings without escapes. Anything else is a format error. */
+cldqn_status cldqn_config_from_json(cldqn_config *cfg, const char *json)
+{
+    const char *p = json;
+    char key[64], val[512];
+#define SKIP_WS()                                                                                  \
+    while (isspace((unsigned char)*p)) p++
+    SKIP_WS();
+    if (*p++ != '{') return cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: expected '{'");
+    SKIP_WS();
+    if (*p == '}') return CLDQN_OK;
+    for (;;) {
+        SKIP_WS();
+        if (*p++ != '"') return cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: expected a key");
+        size_t n = 0;
+        while (*p && *p != '"' && *p != '\\' && n + 1 < sizeof key) key[n++] = *p++;
+        key[n] = 0;
+        if (*p++ != '"') return cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: bad key");
+        SKIP_WS();
+        if (*p++ != ':') return cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: expected ':'");
+        SKIP_WS();
+        n = 0;
+        if (*p == '"') {
+            p++;
+            while (*p && *p != '"' && *p != '\\' && n + 1 < sizeof val) val[n++] = *p++;
+            if (*p++ != '"') return cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: bad string");
+        } else {
+            while (*p && *p != ',' && *p != '}' && !isspace((unsigned char)*p) &&
+                   n + 1 < sizeof val)
+                val[n++] = *p++;
+        }
+        val[n] = 0;
+        char org[96];
+        snprintf(org, sizeof org, "config JSON: %s", key);
+        if (!strcmp(key, "preset")) {
+            if (strlen(val) >= sizeof cfg->preset)
+                return cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: bad preset");
+            memcpy(cfg->preset, val, strlen(val) + 1);
+        } else {
+            const key_def *k = find_key(key);
+            if (!k || !k->persist)
+                return cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: unknown setting '%s'", key);
+            if (cldqn_config_set(cfg, key, val, org) != CLDQN_OK)
+                return cldqn_fail(CLDQN_ERR_FORMAT, "%s", cldqn_last_error());
+        }
+        SKIP_WS();
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+        if (*p++ != '}') return cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: expected ',' or '}'");
+        SKIP_WS();
+        if (*p) return cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: trailing characters");
+        return CLDQN_OK;
+    }
+#undef SKIP_WS
+}
+
+void cldqn_config_print(const cldqn_config *cfg, FILE *f)
+{
+    char v[CLDQN_CONFIG_PATH_MAX + 8];
+    fprintf(f, "# preset: %s\n", cfg->preset);
+    for (size_t i = 0; i < N_KEYS; i++) {
+        value_text(cfg, &keys[i], v, sizeof v);
+        fprintf(f, "%-16s = %-12s # %s\n", keys[i].name, v, keys[i].help);
+    }
+}
+
+float cldqn_config_epsilon(const cldqn_config *cfg, int64_t step)
+{
+    if (cfg->eps_decay_steps <= 0 || step >= cfg->eps_decay_steps) return cfg->eps_end;
+    double frac = (double)step / (double)cfg->eps_decay_steps;
+    return (float)(cfg->eps_start + frac * (cfg->eps_end - cfg->eps_start));
+}

@@ -1,0 +1,84 @@
+/* config.h - the trainer's settings: presets, flags, config files, JSON.
+ *
+ * Every setting has one key (the flag name without "--", e.g. "learning-starts";
+ * "_" is accepted for "-"). The same setter serves command-line flags, `key =
+ * value` config files and the JSON stored in checkpoints, so the three can
+ * never disagree. Settings that only steer one run (out, metrics, backend,
+ * device, quiet) are not stored in checkpoints. */
+#ifndef CLDQN_CONFIG_H
+#define CLDQN_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cldqn/net.h"
+#include "cldqn/qnet.h"
+#include "cldqn/status.h"
+#include "cldqn/taxi.h"
+
+#define CLDQN_CONFIG_PATH_MAX 1024
+
+typedef struct {
+    char preset[16]; /* "seed" or "default" */
+    uint64_t seed;
+    int64_t steps;          /* stop after this many env steps in total; 0 = no limit */
+    int64_t episodes;       /* stop after this many episodes; 0 = no limit */
+    int episode_steps;      /* the seed's `for t in range(1000)` cap; 0 = none */
+    cldqn_taxi_config taxi; /* rainy, fickle, time limit of training episodes */
+    cldqn_net_shape shape;
+    cldqn_init_kind init;
+    cldqn_learn_config learn;
+    int batch;
+    int64_t replay;          /* replay memory capacity */
+    int sample_replacement;  /* 0: random.sample without replacement (the seed) */
+    int64_t learning_starts; /* updates begin once the memory holds more than this */
+    int train_every;         /* env steps per update */
+    int64_t target_every;    /* env steps per target sync; 0 = when an episode terminates */
+    float eps_start, eps_end;
+    int64_t eps_decay_steps; /* linear from eps_start to eps_end over these env steps */
+    int until_optimal;       /* stop when the greedy policy is exactly optimal */
+    int64_t eval_every;      /* env steps between exact greedy evaluations; 0 = never */
+    int64_t save_every;      /* env steps between checkpoints; 0 = only at the end */
+    int render_every;        /* render after every N-th episode; 0 = never */
+    int summary;             /* print the Keras-style model summary first */
+    /* Per-run settings, never stored in checkpoints. */
+    char out[CLDQN_CONFIG_PATH_MAX];
+    char metrics[CLDQN_CONFIG_PATH_MAX];
+    char device[256];
+    cldqn_backend backend;
+    int quiet;
+} cldqn_config;
+
+/* Fills cfg with a preset ("default" or "seed"). */
+cldqn_status cldqn_config_preset(cldqn_config *cfg, const char *name);
+
+/* Sets one key from text. `origin` prefixes error messages (e.g. "--gamma" or
+ * "run.cfg:3: gamma"); NULL uses "--KEY". Bool keys accept 1/0/true/false/yes/no
+ * and an empty value meaning true. Fails with CLDQN_ERR_ARG. */
+cldqn_status cldqn_config_set(cldqn_config *cfg, const char *key, const char *value,
+                              const char *origin);
+
+/* 1 if key names a setting, 2 if it is a bool (a flag without a value), 0 if unknown. */
+int cldqn_config_key_kind(const char *key);
+
+/* Reads `key = value` lines ('#' starts a comment). */
+cldqn_status cldqn_config_load_file(cldqn_config *cfg, const char *path);
+
+/* Cross-field checks (batch <= replay, until-optimal needs plain Taxi, ...). */
+cldqn_status cldqn_config_check(const cldqn_config *cfg);
+
+/* Writes the persistent settings as one flat JSON object into buf (always
+ * NUL-terminated). Returns the length needed, excluding the NUL. */
+size_t cldqn_config_to_json(const cldqn_config *cfg, char *buf, size_t size);
+
+/* Applies the keys of a flat JSON object written by cldqn_config_to_json. */
+cldqn_status cldqn_config_from_json(cldqn_config *cfg, const char *json);
+
+/* Prints every setting as `key = value` lines (a valid config file). */
+void cldqn_config_print(const cldqn_config *cfg, FILE *f);
+
+/* Epsilon after `step` env steps (the linear schedule). */
+float cldqn_config_epsilon(const cldqn_config *cfg, int64_t step);
+
+#endif

@@ -1,0 +1,102 @@
+/* trainer.h - the DQN training loop on Taxi, backend-agnostic.
+ *
+ * The host steps Taxi, chooses epsilon-greedy actions with the online
+ * network, keeps the replay memory, samples minibatches and asks the qnet to
+ * learn; the target network is synced every N steps (or, as in the seed
+ * article, when an episode terminates). The loop is deterministic for a given
+ * config and seed: every random draw comes from its own PCG32 stream, and
+ * cldqn_trainer_save + cldqn_trainer_resume continue bit-identically.
+ *
+ * Seed loop order (target_every == 0): step, store, and if the episode
+ * terminated sync the target and end it without an update; otherwise update
+ * (when the memory holds more than learning_starts transitions) and end the
+ * episode at the episode_steps cap. Other modes update on every train_every-th
+ * step, then sync every target_every steps, then end finished episodes. */
+#ifndef CLDQN_TRAINER_H
+#define CLDQN_TRAINER_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "cldqn/config.h"
+#include "cldqn/qnet.h"
+#include "cldqn/status.h"
+#include "cldqn/taxi.h"
+
+#define CLDQN_RETURN_WINDOW 100
+
+typedef struct {
+    int64_t steps;                /* env steps so far */
+    int64_t episodes;             /* finished episodes */
+    int64_t updates;              /* qnet updates (minibatches) */
+    int64_t target_syncs;         /* target <- online copies */
+    double elapsed;               /* seconds spent in cldqn_trainer_run, over all resumes */
+    float epsilon;                /* exploration rate of the last step */
+    float last_loss;              /* mean loss of the last update (NAN before the first) */
+    double mean_return;           /* over the last min(episodes, 100) episodes */
+    int last_return, last_length; /* of the last finished episode */
+    float episode_loss;           /* mean loss over its updates (NAN if none) */
+    int have_eval;                /* an exact evaluation has run */
+    cldqn_taxi_eval eval;         /* the latest one */
+    double optimal_return;        /* value iteration's optimum (plain Taxi) */
+    int reached_optimal;          /* the latest evaluation equals the optimum */
+    int64_t optimal_steps, optimal_updates; /* counters when it first did */
+    double optimal_elapsed;
+} cldqn_train_stats;
+
+typedef struct cldqn_trainer cldqn_trainer;
+
+/* Callbacks of cldqn_trainer_run; any may be NULL. on_tick runs after every
+ * env step (keep it cheap). The loop stops after the current step when *stop
+ * becomes non-zero. */
+typedef struct {
+    void *ctx;
+    void (*on_tick)(void *ctx, const cldqn_trainer *t);
+    void (*on_episode)(void *ctx, const cldqn_trainer *t, int terminated);
+    void (*on_eval)(void *ctx, const cldqn_trainer *t);
+    void (*on_save)(void *ctx, const cldqn_trainer *t, const char *path);
+    volatile sig_atomic_t *stop;
+} cldqn_train_hooks;
+
+/* Fresh trainer: initialises the network from the INIT stream of cfg->seed. */
+cldqn_status cldqn_trainer_create(const cldqn_config *cfg, cldqn_trainer **out);
+
+/* Trainer continuing from a checkpoint written by cldqn_trainer_save (PATH and
+ * PATH.state). cfg is the configuration to continue with (normally the one
+ * stored in the checkpoint, with run limits changed); its network shape must
+ * match. Fails with CLDQN_ERR_FORMAT if the state file is missing, corrupt
+ * or belongs to other weights. */
+cldqn_status cldqn_trainer_resume(const cldqn_config *cfg, const char *path, cldqn_trainer **out);
+
+void cldqn_trainer_free(cldqn_trainer *t);
+
+/* Runs until cfg's step/episode limit, the optimum (with until_optimal), or
+ * *hooks->stop. Saves to cfg->out every save_every steps (if out is set).
+ * Returns CLDQN_ERR_INTERRUPT when stopped by the flag, CLDQN_ERR_NUMERIC on
+ * a non-finite loss. */
+cldqn_status cldqn_trainer_run(cldqn_trainer *t, const cldqn_train_hooks *hooks);
+
+/* Exact greedy evaluation from all 300 starts (deterministic Taxi); updates
+ * the stats' eval fields. */
+cldqn_status cldqn_trainer_evaluate(cldqn_trainer *t);
+
+/* Writes PATH (weights, safetensors) and PATH.state (the training state). */
+cldqn_status cldqn_trainer_save(cldqn_trainer *t, const char *path);
+
+const cldqn_train_stats *cldqn_trainer_stats(const cldqn_trainer *t);
+const cldqn_config *cldqn_trainer_config(const cldqn_trainer *t);
+const cldqn_taxi *cldqn_trainer_env(const cldqn_trainer *t);
+cldqn_qnet *cldqn_trainer_qnet(cldqn_trainer *t);
+
+/* Greedy policy (lowest action on ties) of params by the host reference. */
+cldqn_status cldqn_policy_from_params(const cldqn_layout *lay, const float *params,
+                                      uint8_t policy[CLDQN_TAXI_STATES]);
+
+/* Sets flush-to-zero and denormals-are-zero for the calling thread (x86):
+ * Adam's moments sink into denormals and make host code several times slower. */
+void cldqn_set_flush_denormals(void);
+
+/* State-file path for a checkpoint path: PATH ".state". */
+#define CLDQN_STATE_SUFFIX ".state"
+
+#endif

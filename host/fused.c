@@ -15,7 +15,11 @@
 
 #include "clrt.h"
 
-#define FUSED_DEFAULT_WG 64 /* best of 16..256 on PoCL here; see docs/benchmarks.md */
+/* Default work-group caps. PoCL runs a work-group as a loop on one thread,
+ * so idle work-items only cost loop overhead: 8-32 measured best here (64
+ * about 1 us slower, 128 about 6 us; docs/benchmarks.md). A GPU wants width. */
+#define FUSED_DEFAULT_WG_CPU 16
+#define FUSED_DEFAULT_WG_GPU 256
 
 struct cldqn_fused {
     cldqn_cl *cl;
@@ -106,7 +110,10 @@ static cldqn_status create(cldqn_fused *f, size_t wg_cap)
     cldqn_status st = build(f);
     if (st != CLDQN_OK) return st;
     /* CL_KERNEL_WORK_GROUP_SIZE capped by the device, rounded to a power of 2. */
-    f->wg = cldqn_cl_kernel_wg(f->cl, f->kern, wg_cap ? wg_cap : FUSED_DEFAULT_WG);
+    const size_t cap = wg_cap                                    ? wg_cap
+                       : (f->cl->info.type & CL_DEVICE_TYPE_CPU) ? FUSED_DEFAULT_WG_CPU
+                                                                 : FUSED_DEFAULT_WG_GPU;
+    f->wg = cldqn_cl_kernel_wg(f->cl, f->kern, cap);
     if (f->wg < 1) return cldqn_fail(CLDQN_ERR_OPENCL, "fused: device allows no work-group");
 
     /* states, actions, next states, rewards, terminated, greedy state, Adam */

@@ -23,10 +23,10 @@ typedef struct cldqn_fused cldqn_fused;
 
 /* Builds the fused kernel for this layout (contiguous cldqn_layout_init
  * order), configuration and largest batch on cl's device. wg_cap caps the
- * work-group size (0: the default cap of 64; the size is read from the device
- * with cldqn_cl_kernel_wg). cl stays owned by the caller and must outlive the
- * object; updates run on cl->queue. A failed kernel build returns
- * CLDQN_ERR_BUILD with the log in cldqn_cl_last_build_log(). */
+ * work-group size (0: a default by device type, 16 on a CPU, 256 otherwise;
+ * the size is read from the device with cldqn_cl_kernel_wg). cl stays owned by the caller and must
+ * outlive the object; updates run on cl->queue. A failed kernel build returns CLDQN_ERR_BUILD with
+ * the log in cldqn_cl_last_build_log(). */
 cldqn_status cldqn_fused_create(cldqn_cl *cl, const cldqn_layout *lay,
                                 const cldqn_learn_config *cfg, int max_batch, size_t wg_cap,
                                 cldqn_fused **out);

@@ -120,7 +120,7 @@ void fu_store8_part(float8 v, __global float *p, int n)
 }
 
 /* max(0, a) as the reference does it: only a < 0 becomes +0 (NaN stays). */
-float16 fu_relu(float16 a) { return select(a, (float16)(0.0f), a < (float16)(0.0f)); }
+#define FU_RELU(a) select((a), (float16)(0.0f), (a) < (float16)(0.0f))
 
 /* Dense forward tile: outputs o0..o0+3 (clamped, stored only if < O) for the
  * 16 batch lanes of chunk c. xT (I, ld), yT (O, ld), yR (ld, ldr) or 0. Each
@@ -145,10 +145,10 @@ void fu_fwd_tile(const __global float *W, const __global float *bias, int I, int
     a2 += bias[o2];
     a3 += bias[o3];
     if (relu) {
-        a0 = fu_relu(a0);
-        a1 = fu_relu(a1);
-        a2 = fu_relu(a2);
-        a3 = fu_relu(a3);
+        a0 = FU_RELU(a0);
+        a1 = FU_RELU(a1);
+        a2 = FU_RELU(a2);
+        a3 = FU_RELU(a3);
     }
     __global float *yp = yT + c * 16;
     vstore16(a0, 0, yp + o0 * ld);
@@ -164,43 +164,73 @@ void fu_fwd_tile(const __global float *W, const __global float *bias, int I, int
     }
 }
 
-/* Weight-gradient tile: gW rows o0..o0+3, columns i0..i0+7 (clipped to O, I),
- * and gb[o0..o0+3] when i0 == 0. Sums over b < B in order, as
- * ref_dense_backward. dyT (O, ld), xR (ld, ldx) with ldx >= roundup8(I). */
+/* Stores gradient rows o0..o0+3 (those < O) of 8 columns from i0. */
+#define FU_STORE_DW(gW, I, O, o0, o1, o2, o3, i0, a0, a1, a2, a3)                              \
+    do {                                                                                           \
+        const int n_ = (I) - (i0);                                                                 \
+        if (n_ >= 8) {                                                                             \
+            vstore8(a0, 0, gW + o0 * (I) + (i0));                                                  \
+            if (o0 + 1 < O) vstore8(a1, 0, gW + o1 * (I) + (i0));                                  \
+            if (o0 + 2 < O) vstore8(a2, 0, gW + o2 * (I) + (i0));                                  \
+            if (o0 + 3 < O) vstore8(a3, 0, gW + o3 * (I) + (i0));                                  \
+        } else {                                                                                   \
+            fu_store8_part(a0, gW + o0 * (I) + (i0), n_);                                          \
+            if (o0 + 1 < O) fu_store8_part(a1, gW + o1 * (I) + (i0), n_);                          \
+            if (o0 + 2 < O) fu_store8_part(a2, gW + o2 * (I) + (i0), n_);                          \
+            if (o0 + 3 < O) fu_store8_part(a3, gW + o3 * (I) + (i0), n_);                          \
+        }                                                                                          \
+    } while (0)
+
+/* Weight-gradient tile: gW rows o0..o0+3 (clipped to O), columns i0..i0+7
+ * and, if two, i0+8..i0+15 (clipped to I), and gb[o0..o0+3] when i0 == 0.
+ * Sums over b < B in order, as ref_dense_backward. dyT (O, ld), xR (ld, ldx)
+ * with ldx >= roundup8(I). */
 void fu_dw_tile(const __global float *dyT, int ld, const __global float *xR, int ldx, int B, int I,
-                int O, __global float *gW, __global float *gb, int o0, int i0)
+                int O, __global float *gW, __global float *gb, int o0, int i0, int two)
 {
     const int o1 = min(o0 + 1, O - 1), o2 = min(o0 + 2, O - 1), o3 = min(o0 + 3, O - 1);
     const __global float *d0 = dyT + o0 * ld, *d1 = dyT + o1 * ld, *d2 = dyT + o2 * ld,
                          *d3 = dyT + o3 * ld;
+    const __global float *xp = xR + i0;
     float8 a0 = (float8)(0.0f), a1 = a0, a2 = a0, a3 = a0;
-    for (int b = 0; b < B; b++) {
-        const float8 x = vload8(0, xR + b * ldx + i0);
-        a0 += d0[b] * x;
-        a1 += d1[b] * x;
-        a2 += d2[b] * x;
-        a3 += d3[b] * x;
-    }
-    const int n = I - i0;
-    if (n >= 8) {
-        vstore8(a0, 0, gW + o0 * I + i0);
-        if (o0 + 1 < O) vstore8(a1, 0, gW + o1 * I + i0);
-        if (o0 + 2 < O) vstore8(a2, 0, gW + o2 * I + i0);
-        if (o0 + 3 < O) vstore8(a3, 0, gW + o3 * I + i0);
-    } else {
-        fu_store8_part(a0, gW + o0 * I + i0, n);
-        if (o0 + 1 < O) fu_store8_part(a1, gW + o1 * I + i0, n);
-        if (o0 + 2 < O) fu_store8_part(a2, gW + o2 * I + i0, n);
-        if (o0 + 3 < O) fu_store8_part(a3, gW + o3 * I + i0, n);
-    }
-    if (i0 == 0) {
-        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+    /* Bias sums ride along in the same loop (scalar adds are nearly free
+     * next to the vector work; a separate loop would be latency-bound). */
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+    if (two) {
+        float8 c0 = a0, c1 = a0, c2 = a0, c3 = a0;
         for (int b = 0; b < B; b++) {
-            s0 += d0[b];
-            s1 += d1[b];
-            s2 += d2[b];
-            s3 += d3[b];
+            const float8 x = vload8(0, xp + b * ldx), y = vload8(1, xp + b * ldx);
+            const float e0 = d0[b], e1 = d1[b], e2 = d2[b], e3 = d3[b];
+            a0 += e0 * x;
+            a1 += e1 * x;
+            a2 += e2 * x;
+            a3 += e3 * x;
+            c0 += e0 * y;
+            c1 += e1 * y;
+            c2 += e2 * y;
+            c3 += e3 * y;
+            s0 += e0;
+            s1 += e1;
+            s2 += e2;
+            s3 += e3;
         }
+        FU_STORE_DW(gW, I, O, o0, o1, o2, o3, i0 + 8, c0, c1, c2, c3);
+    } else {
+        for (int b = 0; b < B; b++) {
+            const float8 x = vload8(0, xp + b * ldx);
+            const float e0 = d0[b], e1 = d1[b], e2 = d2[b], e3 = d3[b];
+            a0 += e0 * x;
+            a1 += e1 * x;
+            a2 += e2 * x;
+            a3 += e3 * x;
+            s0 += e0;
+            s1 += e1;
+            s2 += e2;
+            s3 += e3;
+        }
+    }
+    FU_STORE_DW(gW, I, O, o0, o1, o2, o3, i0, a0, a1, a2, a3);
+    if (i0 == 0) {
         gb[o0] = s0;
         if (o0 + 1 < O) gb[o1] = s1;
         if (o0 + 2 < O) gb[o2] = s2;
@@ -241,31 +271,36 @@ void fu_dx_tile(const __global float *W, int I, int O, const __global float *dyT
 }
 
 /* Gathers embedding rows of states[0..B) into xT (E, ld) and, if xR != 0,
- * xR (ld, roundup8(E)); lanes b >= B get zeros. Work-items share the tiles. */
+ * xR (ld, roundup8(E)); lanes b >= B get zeros. One work-item per lane (no
+ * integer division: it costs more than the copy on a CPU). */
 void fu_gather(const __global float *emb, const __global int *states, int B, int ld,
-               __global float *xT, __global float *xR, int t0, int nt)
+               __global float *xT, __global float *xR, int lid, int wg)
 {
-    for (int t = t0; t < FU_E * ld; t += nt) {
-        const int e = t / ld, b = t - e * ld;
-        const float x = b < B ? emb[states[b] * FU_E + e] : 0.0f;
-        xT[e * ld + b] = x;
-        if (xR) xR[b * FU_R8(FU_E) + e] = x;
+    for (int b = lid; b < ld; b += wg) {
+        const __global float *row = emb + (b < B ? states[b] : 0) * FU_E;
+        for (int e = 0; e < FU_E; e++) {
+            const float x = b < B ? row[e] : 0.0f;
+            xT[e * ld + b] = x;
+            if (xR) xR[b * FU_R8(FU_E) + e] = x;
+        }
     }
 }
 
-/* One forward layer l of up to two networks at once: tiles t in [0, n*nt). */
+/* One forward layer l of up to two networks at once. Chunks of 16 lanes are
+ * the outer loop so that tiles need no integer division. */
 void fu_fwd_phase(int l, const __global float *p0, const __global float *x0, __global float *y0,
                   __global float *r0, const __global float *p1, const __global float *x1,
                   __global float *y1, int nnet, int ld, int lid, int wg)
 {
     const int I = FU_IN(l), O = FU_OUT(l), relu = l < FU_L;
-    const int nc = ld / 16, nq = (O + 3) / 4, nt = nq * nc;
-    for (int t = lid; t < nnet * nt; t += wg) {
-        const int net = t >= nt, tt = t - net * nt, oq = tt / nc, c = tt - oq * nc;
-        const __global float *p = net ? p1 : p0;
-        fu_fwd_tile(p + FU_OFFW(l), p + FU_OFFB(l), I, O, relu, net ? x1 : x0, net ? y1 : y0,
-                    net ? 0 : r0, FU_R8(O), ld, 4 * oq, c);
-    }
+    const int nq = (O + 3) / 4;
+    for (int c = 0; c < ld / 16; c++)
+        for (int t = lid; t < nnet * nq; t += wg) {
+            const int net = t >= nq, oq = t - net * nq;
+            const __global float *p = net ? p1 : p0;
+            fu_fwd_tile(p + FU_OFFW(l), p + FU_OFFB(l), I, O, relu, net ? x1 : x0, net ? y1 : y0,
+                        net ? 0 : r0, FU_R8(O), ld, 4 * oq, c);
+        }
 }
 
 /* Backward of layer l from dyT (OUT(l), ld): writes the weight and bias
@@ -276,20 +311,17 @@ void fu_bwd_phase(int l, const __global float *params, __global float *grad,
                   int ld, int lid, int wg)
 {
     const int I = FU_IN(l), O = FU_OUT(l);
-    const int nq = (O + 3) / 4, nic = (I + 7) / 8, ndw = nq * nic;
-    const int nc = ld / 16, niq = (I + 3) / 4, ndx = niq * nc;
+    const int nq = (O + 3) / 4, nic = (I + 7) / 8, niq = (I + 3) / 4;
     const __global float *xR = ws_c + FU_ACTR(l);
     const __global float *hT = l > 0 ? ws_c + FU_ACTT(l) : 0;
-    for (int t = lid; t < ndw + ndx; t += wg) {
-        if (t < ndw) {
-            const int oq = t / nic, ic = t - oq * nic;
+    /* Weight gradients: column-chunk pairs outer, output quads inner. */
+    for (int ic = 0; ic < nic; ic += 2)
+        for (int oq = lid; oq < nq; oq += wg)
             fu_dw_tile(dyT, ld, xR, FU_R8(I), B, I, O, grad + FU_OFFW(l), grad + FU_OFFB(l),
-                       4 * oq, 8 * ic);
-        } else {
-            const int tt = t - ndw, iq = tt / nc, c = tt - iq * nc;
+                       4 * oq, 8 * ic, ic + 1 < nic);
+    for (int c = 0; c < ld / 16; c++)
+        for (int iq = lid; iq < niq; iq += wg)
             fu_dx_tile(params + FU_OFFW(l), I, O, dyT, ld, hT, dxT, 4 * iq, c);
-        }
-    }
 }
 
 /* Greedy action of the online network for one state: L+1 forward phases

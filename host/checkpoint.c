@@ -691,17 +691,20 @@ cldqn_status cldqn_checkpoint_load(const char *path, cldqn_config *cfg, cldqn_la
     cldqn_config c;
     if (cldqn_config_preset(&c, preset) != CLDQN_OK) cldqn_config_preset(&c, "default");
     st = cldqn_config_from_json(&c, json);
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", cldqn_last_error()); /* the buffer is reused below */
     if (st) {
         cldqn_st_free(f);
-        return cldqn_fail(CLDQN_ERR_FORMAT, "'%s': %s", path, cldqn_last_error());
+        return cldqn_fail(CLDQN_ERR_FORMAT, "'%s': %s", path, msg);
     }
     cldqn_layout L;
     c.shape.n_states = CLDQN_TAXI_STATES;
     c.shape.n_actions = CLDQN_TAXI_ACTIONS;
     st = cldqn_layout_init(&c.shape, &L);
     if (st) {
+        snprintf(msg, sizeof msg, "%s", cldqn_last_error());
         cldqn_st_free(f);
-        return cldqn_fail(CLDQN_ERR_FORMAT, "'%s': stored shape: %s", path, cldqn_last_error());
+        return cldqn_fail(CLDQN_ERR_FORMAT, "'%s': stored shape: %s", path, msg);
     }
     float *p = malloc(sizeof(float) * L.total);
     if (!p) {

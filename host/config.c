@@ -38,7 +38,7 @@ static const char *const sample_names[] = {"without", "with", NULL};
 #define BIG    9.2e18
 
 static const key_def keys[] = {
-    {"seed", K_U64, OFF(seed), 0, 1.8e19, 0, 0, NULL, 1,
+    {"seed", K_U64, OFF(seed), 0, BIG, 0, 0, NULL, 1,
      "run seed (every RNG stream derives from it)"},
     {"steps", K_I64, OFF(steps), 0, BIG, 0, 0, NULL, 1,
      "stop after N env steps in total (0 = no limit)"},
@@ -474,8 +474,12 @@ cldqn_status cldqn_config_from_json(cldqn_config *cfg, const char *json)
             const key_def *k = find_key(key);
             if (!k || !k->persist)
                 return cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: unknown setting '%s'", key);
-            if (cldqn_config_set(cfg, key, val, org) != CLDQN_OK)
-                return cldqn_fail(CLDQN_ERR_FORMAT, "%s", cldqn_last_error());
+            if (cldqn_config_set(cfg, key, val, org) != CLDQN_OK) {
+                /* Copy first: the message buffer is also the output. */
+                char msg[512];
+                snprintf(msg, sizeof msg, "%s", cldqn_last_error());
+                return cldqn_fail(CLDQN_ERR_FORMAT, "%s", msg);
+            }
         }
         SKIP_WS();
         if (*p == ',') {

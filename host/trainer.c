@@ -585,7 +585,7 @@ cldqn_status cldqn_trainer_resume(const cldqn_config *cfg, const char *path, cld
         (st = meta_i64(f, spath, "in_episode", 0, 1, &in_ep)) ||
         (st = meta_i64(f, spath, "ep_return", INT32_MIN, INT32_MAX, &ep_ret)) ||
         (st = meta_i64(f, spath, "ep_len", 0, INT32_MAX, &ep_len)) ||
-        (st = meta_i64(f, spath, "env_state", 0, CLDQN_TAXI_STATES - 1, &es)) ||
+        (st = meta_i64(f, spath, "env_state", -1, CLDQN_TAXI_STATES - 1, &es)) ||
         (st = meta_i64(f, spath, "env_fickle_step", INT32_MIN, INT32_MAX, &efs)) ||
         (st = meta_i64(f, spath, "env_steps", 0, INT32_MAX, &esteps)) ||
         (st = meta_i64(f, spath, "env_last_action", -1, CLDQN_TAXI_ACTIONS - 1, &ela)) ||

@@ -1,0 +1,248 @@
+/* test_config.c - presets, flag/file/JSON parsing and validation of config.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cldqn/config.h"
+#include "harness.h"
+
+/* The seed preset must be the article, setting for setting. */
+static void test_seed_preset(void)
+{
+    cldqn_config c;
+    CU_ASSERT_EQUAL_FATAL(cldqn_config_preset(&c, "seed"), CLDQN_OK);
+    CU_ASSERT_EQUAL(c.episodes, 100);
+    CU_ASSERT_EQUAL(c.episode_steps, 1000);
+    CU_ASSERT_EQUAL(c.taxi.time_limit, 0);
+    CU_ASSERT_EQUAL(c.taxi.is_rainy, 0);
+    CU_ASSERT_EQUAL(c.shape.embed, 10);
+    CU_ASSERT_EQUAL(c.shape.hidden, 50);
+    CU_ASSERT_EQUAL(c.shape.layers, 2);
+    CU_ASSERT_EQUAL(c.init, CLDQN_INIT_KERAS);
+    CU_ASSERT_EQUAL(c.learn.gamma, 0.6f);
+    CU_ASSERT_EQUAL(c.learn.lr, 0.01f);
+    CU_ASSERT_EQUAL(c.learn.eps, 1e-7f);
+    CU_ASSERT_EQUAL(c.learn.adam, CLDQN_ADAM_KERAS);
+    CU_ASSERT_EQUAL(c.learn.loss, CLDQN_LOSS_MSE);
+    CU_ASSERT_EQUAL(c.learn.mode, CLDQN_UPDATE_PER_SAMPLE);
+    CU_ASSERT_EQUAL(c.batch, 32);
+    CU_ASSERT_EQUAL(c.replay, 2000);
+    CU_ASSERT_EQUAL(c.sample_replacement, 0);
+    CU_ASSERT_EQUAL(c.learning_starts, 32);
+    CU_ASSERT_EQUAL(c.target_every, 0);
+    CU_ASSERT_EQUAL(c.eps_start, 0.1f);
+    CU_ASSERT_EQUAL(c.eps_end, 0.1f);
+    CU_ASSERT_EQUAL(c.render_every, 10);
+    CU_ASSERT_EQUAL(c.summary, 1);
+    CU_ASSERT_EQUAL(cldqn_config_check(&c), CLDQN_OK);
+    CU_ASSERT_EQUAL(cldqn_config_preset(&c, "default"), CLDQN_OK);
+    CU_ASSERT_EQUAL(cldqn_config_check(&c), CLDQN_OK);
+    CU_ASSERT_EQUAL(cldqn_config_preset(&c, "nope"), CLDQN_ERR_ARG);
+}
+
+static void expect_error(const char *key, const char *value, const char *message)
+{
+    cldqn_config c;
+    cldqn_config_preset(&c, "default");
+    cldqn_config before = c;
+    cldqn_status st = cldqn_config_set(&c, key, value, NULL);
+    CU_ASSERT_EQUAL(st, CLDQN_ERR_ARG);
+    if (strcmp(cldqn_last_error(), message))
+        fprintf(stderr, "\n  got '%s'\n  want '%s'\n", cldqn_last_error(), message);
+    CU_ASSERT_STRING_EQUAL(cldqn_last_error(), message);
+    /* A rejected value leaves the setting alone. */
+    CU_ASSERT(memcmp(&c, &before, sizeof c) == 0);
+}
+
+static void test_bad_values(void)
+{
+    expect_error("gamma", "1.5", "--gamma: 1.5 is not in [0, 1]");
+    expect_error("gamma", "-0.1", "--gamma: -0.1 is not in [0, 1]");
+    expect_error("lr", "0", "--lr: 0 is not > 0");
+    expect_error("lr", "-1e-3", "--lr: -1e-3 is not > 0");
+    expect_error("lr", "nan", "--lr: 'nan' is not a number");
+    expect_error("lr", "0.01x", "--lr: '0.01x' is not a number");
+    expect_error("batch", "-3", "--batch: -3 is not in [1, 65536]");
+    expect_error("batch", "0", "--batch: 0 is not in [1, 65536]");
+    expect_error("batch", "12.5", "--batch: '12.5' is not an integer");
+    expect_error("replay", "0", "--replay: 0 is not in [1, 1e+08]");
+    expect_error("steps", "-5", "--steps: -5 is not >= 0");
+    expect_error("seed", "-1", "--seed: -1 is not >= 0");
+    expect_error("hidden", "", "--hidden: '' is not an integer");
+    expect_error("layers", "9", "--layers: 9 is not in [0, 8]");
+    expect_error("beta2", "1", "--beta2: 1 is not in [0, 1)");
+    expect_error("loss", "l1", "--loss: 'l1' is not one of mse|huber");
+    expect_error("backend", "cuda", "--backend: 'cuda' is not one of opencl|ref");
+    expect_error("rainy", "maybe", "--rainy: 'maybe' is not a bool (true/false)");
+    expect_error("bogus", "1", "--bogus: unknown setting");
+}
+
+static void test_good_values(void)
+{
+    cldqn_config c;
+    cldqn_config_preset(&c, "default");
+    CU_ASSERT_EQUAL(cldqn_config_set(&c, "gamma", "1", NULL), CLDQN_OK);
+    CU_ASSERT_EQUAL(c.learn.gamma, 1.0f);
+    CU_ASSERT_EQUAL(cldqn_config_set(&c, "learning_starts", "77", NULL), CLDQN_OK);
+    CU_ASSERT_EQUAL(c.learning_starts, 77);
+    CU_ASSERT_EQUAL(cldqn_config_set(&c, "update", "Per-Sample", NULL), CLDQN_OK);
+    CU_ASSERT_EQUAL(c.learn.mode, CLDQN_UPDATE_PER_SAMPLE);
+    CU_ASSERT_EQUAL(cldqn_config_set(&c, "rainy", "", NULL), CLDQN_OK);
+    CU_ASSERT_EQUAL(c.taxi.is_rainy, 1);
+    CU_ASSERT_EQUAL(cldqn_config_set(&c, "rainy", "no", NULL), CLDQN_OK);
+    CU_ASSERT_EQUAL(c.taxi.is_rainy, 0);
+    CU_ASSERT_EQUAL(cldqn_config_set(&c, "seed", "18446744073709551615", NULL), CLDQN_OK);
+    CU_ASSERT(c.seed == UINT64_MAX);
+    CU_ASSERT_EQUAL(cldqn_config_key_kind("quiet"), 2);
+    CU_ASSERT_EQUAL(cldqn_config_key_kind("lr"), 1);
+    CU_ASSERT_EQUAL(cldqn_config_key_kind("resume"), 0);
+}
+
+static void test_cross_checks(void)
+{
+    cldqn_config c;
+    cldqn_config_preset(&c, "default");
+    c.batch = 64;
+    c.replay = 32;
+    CU_ASSERT_EQUAL(cldqn_config_check(&c), CLDQN_ERR_ARG);
+    cldqn_config_preset(&c, "default");
+    c.until_optimal = 1;
+    c.taxi.is_rainy = 1;
+    CU_ASSERT_EQUAL(cldqn_config_check(&c), CLDQN_ERR_ARG);
+    cldqn_config_preset(&c, "default");
+    c.eps_end = 0.5f;
+    c.eps_start = 0.2f;
+    CU_ASSERT_EQUAL(cldqn_config_check(&c), CLDQN_ERR_ARG);
+    cldqn_config_preset(&c, "default");
+    c.steps = 0;
+    c.episodes = 0;
+    CU_ASSERT_EQUAL(cldqn_config_check(&c), CLDQN_ERR_ARG);
+}
+
+static void test_config_file(void)
+{
+    char path[] = "/tmp/cldqn-test-config-XXXXXX";
+    int fd = mkstemp(path);
+    CU_ASSERT_FATAL(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "# a comment\n\n  gamma = 0.9   # trailing comment\nbatch=48\nloss = huber\n"
+               "learning_starts = 500\nrainy = true\n");
+    fclose(f);
+    cldqn_config c;
+    cldqn_config_preset(&c, "default");
+    CU_ASSERT_EQUAL(cldqn_config_load_file(&c, path), CLDQN_OK);
+    CU_ASSERT_EQUAL(c.learn.gamma, 0.9f);
+    CU_ASSERT_EQUAL(c.batch, 48);
+    CU_ASSERT_EQUAL(c.learn.loss, CLDQN_LOSS_HUBER);
+    CU_ASSERT_EQUAL(c.learning_starts, 500);
+    CU_ASSERT_EQUAL(c.taxi.is_rainy, 1);
+
+    f = fopen(path, "w");
+    fprintf(f, "batch = 8\n\ngamma = 2\n");
+    fclose(f);
+    CU_ASSERT_EQUAL(cldqn_config_load_file(&c, path), CLDQN_ERR_ARG);
+    char want[256];
+    snprintf(want, sizeof want, "%s:3: gamma: 2 is not in [0, 1]", path);
+    CU_ASSERT_STRING_EQUAL(cldqn_last_error(), want);
+    f = fopen(path, "w");
+    fprintf(f, "just words\n");
+    fclose(f);
+    CU_ASSERT_EQUAL(cldqn_config_load_file(&c, path), CLDQN_ERR_ARG);
+    unlink(path);
+    CU_ASSERT_EQUAL(cldqn_config_load_file(&c, path), CLDQN_ERR_IO);
+}
+
+/* --print-config output is itself a valid config file that reproduces the settings. */
+static void test_print_round_trip(void)
+{
+    cldqn_config a, b;
+    cldqn_config_preset(&a, "seed");
+    a.learn.lr = 0.0123f;
+    a.taxi.rainy_probability = 0.7;
+    a.seed = 99;
+    snprintf(a.out, sizeof a.out, "/tmp/x y.safetensors");
+    char path[] = "/tmp/cldqn-test-print-XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fdopen(fd, "w");
+    cldqn_config_print(&a, f);
+    fclose(f);
+    cldqn_config_preset(&b, "seed");
+    CU_ASSERT_EQUAL(cldqn_config_load_file(&b, path), CLDQN_OK);
+    char ja[4096], jb[4096];
+    cldqn_config_to_json(&a, ja, sizeof ja);
+    cldqn_config_to_json(&b, jb, sizeof jb);
+    CU_ASSERT_STRING_EQUAL(ja, jb);
+    CU_ASSERT_STRING_EQUAL(a.out, b.out);
+    CU_ASSERT_EQUAL(a.learn.lr, b.learn.lr);
+    CU_ASSERT_EQUAL(a.taxi.rainy_probability, b.taxi.rainy_probability);
+    unlink(path);
+}
+
+static void test_json_round_trip(void)
+{
+    cldqn_config a, b;
+    cldqn_config_preset(&a, "default");
+    a.learn.lr = 3.3e-4f;
+    a.learn.gamma = 0.97f;
+    a.learn.loss = CLDQN_LOSS_HUBER;
+    a.shape.hidden = 64;
+    a.eps_decay_steps = 12345;
+    a.seed = 1234567890123ull;
+    a.taxi.fickle_passenger = 1;
+    a.until_optimal = 0;
+    char json[4096];
+    size_t n = cldqn_config_to_json(&a, json, sizeof json);
+    CU_ASSERT(n < sizeof json);
+    CU_ASSERT_EQUAL(n, strlen(json));
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"gamma\": 0.97"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"loss\": \"huber\""));
+    CU_ASSERT_PTR_NULL(strstr(json, "\"out\"")); /* per-run settings are not stored */
+    cldqn_config_preset(&b, "seed");
+    CU_ASSERT_EQUAL(cldqn_config_from_json(&b, json), CLDQN_OK);
+    char json2[4096];
+    cldqn_config_to_json(&b, json2, sizeof json2);
+    CU_ASSERT_STRING_EQUAL(json, json2);
+    CU_ASSERT_EQUAL(b.learn.lr, a.learn.lr);
+    CU_ASSERT(b.seed == a.seed);
+    CU_ASSERT_STRING_EQUAL(b.preset, "default");
+    /* Truncated output is still NUL-terminated and reports the full length. */
+    char small[16];
+    CU_ASSERT_EQUAL(cldqn_config_to_json(&a, small, sizeof small), n);
+    CU_ASSERT_EQUAL(strlen(small), sizeof small - 1);
+    CU_ASSERT_EQUAL(cldqn_config_from_json(&b, "{\"gamma\": 0.5"), CLDQN_ERR_FORMAT);
+    CU_ASSERT_EQUAL(cldqn_config_from_json(&b, "{\"nope\": 1}"), CLDQN_ERR_FORMAT);
+    CU_ASSERT_EQUAL(cldqn_config_from_json(&b, "{\"gamma\": 7}"), CLDQN_ERR_FORMAT);
+    CU_ASSERT_EQUAL(cldqn_config_from_json(&b, "{\"out\": \"x\"}"), CLDQN_ERR_FORMAT);
+}
+
+static void test_epsilon_schedule(void)
+{
+    cldqn_config c;
+    cldqn_config_preset(&c, "default");
+    c.eps_start = 1.0f;
+    c.eps_end = 0.1f;
+    c.eps_decay_steps = 1000;
+    CU_ASSERT_EQUAL(cldqn_config_epsilon(&c, 0), 1.0f);
+    /* 1 + 0.5 * (0.1 - 1) = 0.55, computed in double then rounded once. */
+    CU_ASSERT_DOUBLE_EQUAL(cldqn_config_epsilon(&c, 500), 0.55, 1e-7);
+    CU_ASSERT_EQUAL(cldqn_config_epsilon(&c, 1000), 0.1f);
+    CU_ASSERT_EQUAL(cldqn_config_epsilon(&c, 99999), 0.1f);
+    cldqn_config_preset(&c, "seed");
+    CU_ASSERT_EQUAL(cldqn_config_epsilon(&c, 0), 0.1f);
+    CU_ASSERT_EQUAL(cldqn_config_epsilon(&c, 12345), 0.1f);
+}
+
+int register_suites(void)
+{
+    static const harness_test tests[] = {{"seed preset is the article", test_seed_preset},
+                                         {"bad values rejected", test_bad_values},
+                                         {"good values accepted", test_good_values},
+                                         {"cross-field checks", test_cross_checks},
+                                         {"config file", test_config_file},
+                                         {"print-config round trip", test_print_round_trip},
+                                         {"JSON round trip", test_json_round_trip},
+                                         {"epsilon schedule", test_epsilon_schedule},
+                                         {NULL, NULL}};
+    return harness_add_suite("config", NULL, NULL, tests);
+}

@@ -268,6 +268,77 @@ static void test_per_sample_torch_clip_b7_h13_l1(void)
     run_case(&c);
 }
 
+/* Adam moments of embedding rows no longer sampled decay by beta1 per step;
+ * with beta1 = 0.5 they pass through denormal numbers within ~150 steps. A
+ * device that flushed denormals to zero would differ from the reference
+ * there; the test also checks that denormals really occurred. */
+static void test_denormal_moments(void)
+{
+    cldqn_net_shape shape = cldqn_net_default_shape();
+    cldqn_layout lay;
+    CU_ASSERT_EQUAL_FATAL(cldqn_layout_init(&shape, &lay), CLDQN_OK);
+    fused_case fc = {0};
+    fc.adam = CLDQN_ADAM_TORCH;
+    cldqn_learn_config cfg = make_cfg(&fc);
+    cfg.beta1 = 0.5f;
+    const size_t N = lay.total;
+    float *p = calloc(N, 4), *g = calloc(N, 4), *m = calloc(N, 4), *v = calloc(N, 4);
+    float *tg = calloc(N, 4), *dm = calloc(N, 4), *dp = calloc(N, 4);
+    cldqn_rng r;
+    cldqn_rng_seed(&r, 5, CLDQN_STREAM_INIT);
+    cldqn_params_init(&lay, CLDQN_INIT_TORCH, &r, p);
+    memcpy(tg, p, N * 4);
+    cl_mem buf[5];
+    const float *init[5] = {p, g, m, v, tg};
+    for (int k = 0; k < 5; k++) {
+        cl_int err;
+        buf[k] = clCreateBuffer(cl->ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, N * 4,
+                                (void *)init[k], &err);
+        CU_ASSERT_EQUAL_FATAL(err, CL_SUCCESS);
+    }
+    cldqn_fused *f = NULL;
+    CU_ASSERT_EQUAL_FATAL(cldqn_fused_create(cl, &lay, &cfg, 32, 0, &f), CLDQN_OK);
+    int32_t s[32], a[32], ns[32];
+    float rw[32], tm[32];
+    cldqn_batch b = {32, s, a, rw, ns, tm};
+    int t_ref = 0, t_dev = 0, denormals = 0, mismatches = 0;
+    for (int step = 0; step < 160; step++) {
+        const uint32_t range = step < 2 ? 500u : 10u; /* then only states 0..9 */
+        for (int i = 0; i < 32; i++) {
+            s[i] = (int32_t)cldqn_rng_below(&r, range);
+            ns[i] = (int32_t)cldqn_rng_below(&r, range);
+            a[i] = (int32_t)cldqn_rng_below(&r, 6);
+            rw[i] = -1.0f;
+            tm[i] = 0.0f;
+        }
+        ref_update(&lay, &cfg, p, tg, m, v, &t_ref, &b, g);
+        float loss;
+        int32_t act;
+        CU_ASSERT_EQUAL_FATAL(cldqn_fused_update(f, buf[0], buf[1], buf[2], buf[3], buf[4], &b,
+                                                 t_dev, 0, &loss, &act),
+                              CLDQN_OK);
+        t_dev += 1;
+        clEnqueueReadBuffer(cl->queue, buf[2], CL_TRUE, 0, N * 4, dm, 0, NULL, NULL);
+        clEnqueueReadBuffer(cl->queue, buf[0], CL_TRUE, 0, N * 4, dp, 0, NULL, NULL);
+        for (size_t j = 0; j < N; j++) {
+            if (fpclassify(m[j]) == FP_SUBNORMAL) denormals++;
+            if (memcmp(&m[j], &dm[j], 4) || memcmp(&p[j], &dp[j], 4)) mismatches++;
+        }
+    }
+    if (mismatches) fprintf(stderr, "denormal test: %d mismatching values\n", mismatches);
+    CU_ASSERT(denormals > 0);
+    CU_ASSERT_EQUAL(mismatches, 0);
+    cldqn_fused_free(f);
+    for (int k = 0; k < 5; k++) clReleaseMemObject(buf[k]);
+    free(p);
+    free(g);
+    free(m);
+    free(v);
+    free(tg);
+    free(dm);
+    free(dp);
+}
+
 static void test_bad_input(void)
 {
     cldqn_net_shape shape = cldqn_net_default_shape();
@@ -328,6 +399,7 @@ int register_suites(void)
         {"no hidden layer", test_no_hidden_layer},
         {"per-sample (seed) mode, keras Adam, B=32", test_per_sample_keras_b32},
         {"per-sample, torch Adam + clip, B=7, H=13, L=1", test_per_sample_torch_clip_b7_h13_l1},
+        {"denormal Adam moments are not flushed", test_denormal_moments},
         {"bad input is rejected", test_bad_input},
         {NULL, NULL}};
     return harness_add_suite("fused", suite_init, suite_cleanup, tests);

@@ -10,7 +10,10 @@
  *   fused_bench [--device N|name] [--hidden H] [--layers L] [--batch B] [--embed E]
  *               [--mode mean|sample] [--loss mse|huber] [--adam torch|keras]
  *               [--clip X] [--steps N] [--reps R] [--wg W] [--sweep]
- * --sweep times hidden sizes 16..512 at the other settings. */
+ *               [--beta1 B1] [--beta2 B2] [--touch N]
+ * --sweep times hidden sizes 16..512 at the other settings. --touch N draws
+ * states from [0, N) only, so the other embedding rows' Adam moments decay
+ * (with a small --beta1, into denormal numbers: a flush-to-zero check). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +27,7 @@
 
 typedef struct {
     const char *device;
-    int hidden, layers, batch, embed, steps, reps, sweep;
+    int hidden, layers, batch, embed, steps, reps, sweep, touch;
     size_t wg;
     cldqn_learn_config cfg;
 } options;
@@ -115,7 +118,7 @@ static int run(const options *o, cldqn_cl *cl, int verbose)
     int t_ref = 0, t_dev = 0, bad = 0;
     double worst[5] = {0, 0, 0, 0, 0};
     for (int step = 0; step < o->steps; step++) {
-        make_batch(&br, B, S, A, s, a, rw, ns, tm);
+        make_batch(&br, B, o->touch && step >= 5 ? o->touch : S, A, s, a, rw, ns, tm);
         int32_t next = (int32_t)cldqn_rng_below(&br, (uint32_t)S), dev_act = -1, ref_act;
         float ref_loss = ref_update(&lay, &o->cfg, p, tg, m, v, &t_ref, &batch, g);
         ref_q_forward(&lay, p, &next, 1, qv);
@@ -212,6 +215,12 @@ int main(int argc, char **argv)
             o.reps = atoi(val);
         else if (!strcmp(k, "--wg"))
             o.wg = (size_t)atoi(val);
+        else if (!strcmp(k, "--touch"))
+            o.touch = atoi(val);
+        else if (!strcmp(k, "--beta1"))
+            o.cfg.beta1 = (float)atof(val);
+        else if (!strcmp(k, "--beta2"))
+            o.cfg.beta2 = (float)atof(val);
         else if (!strcmp(k, "--clip"))
             o.cfg.max_grad_norm = (float)atof(val);
         else if (!strcmp(k, "--mode"))

@@ -46,6 +46,14 @@ static int round_up(int n, int k)
     return (n + k - 1) / k * k;
 }
 
+/* FU_RS in fused.cl: row-major activation stride, whole groups of NCH
+ * 8-column chunks. */
+static size_t row_stride(size_t n)
+{
+    size_t nch = n > 56 ? 8 : (n + 7) / 8;
+    return (n + 8 * nch - 1) / (8 * nch) * (8 * nch);
+}
+
 /* Scratch floats the kernel uses: must match FU_SCRATCH in fused.cl. */
 static size_t scratch_floats(const cldqn_net_shape *s, int bp)
 {
@@ -53,7 +61,7 @@ static size_t scratch_floats(const cldqn_net_shape *s, int bp)
            A = (size_t)s->n_actions, B = (size_t)bp;
     size_t maxw = E > H ? E : H;
     if (A > maxw) maxw = A;
-    size_t e8 = (E + 7) / 8 * 8, h8 = (H + 7) / 8 * 8;
+    size_t e8 = row_stride(E), h8 = row_stride(H);
     size_t n = E * B + L * H * B + A * B; /* transposed activations */
     n += e8 * B + L * h8 * B;             /* row-major activations */
     n += 4 * maxw * B;                    /* target and gradient ping-pong */

@@ -60,6 +60,10 @@
 
 #define FU_SYNC() barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE)
 #define FU_R8(n)  (((n) + 7) / 8 * 8)
+/* Row-major activations of width n: chunks of 8 columns, handled NCH at a
+ * time by the weight-gradient rows, with the stride padded to whole groups. */
+#define FU_NCH(n) ((n) > 56 ? 8 : ((n) + 7) / 8)
+#define FU_RS(n)  (((n) + 8 * FU_NCH(n) - 1) / (8 * FU_NCH(n)) * (8 * FU_NCH(n)))
 #define FU_R16(n) (((n) + 15) / 16 * 16)
 #define FU_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define FU_MAXW   FU_MAX(FU_MAX(FU_E, FU_H), FU_A)
@@ -75,8 +79,8 @@
 /* Scratch layout (floats); the host allocates fused_scratch_floats() of it. */
 #define FU_ACTT(l) ((l) == 0 ? 0 : FU_E * FU_BP + ((l)-1) * FU_H * FU_BP) /* (W_l, ld) */
 #define FU_ACTR0   (FU_E * FU_BP + FU_L * FU_H * FU_BP + FU_A * FU_BP)
-#define FU_ACTR(l) (FU_ACTR0 + ((l) == 0 ? 0 : FU_R8(FU_E) * FU_BP + ((l)-1) * FU_R8(FU_H) * FU_BP))
-#define FU_TA      (FU_ACTR0 + FU_R8(FU_E) * FU_BP + FU_L * FU_R8(FU_H) * FU_BP)
+#define FU_ACTR(l) (FU_ACTR0 + ((l) == 0 ? 0 : FU_RS(FU_E) * FU_BP + ((l)-1) * FU_RS(FU_H) * FU_BP))
+#define FU_TA      (FU_ACTR0 + FU_RS(FU_E) * FU_BP + FU_L * FU_RS(FU_H) * FU_BP)
 #define FU_TB      (FU_TA + FU_MAXW * FU_BP)
 #define FU_DA      (FU_TB + FU_MAXW * FU_BP)
 #define FU_DB      (FU_DA + FU_MAXW * FU_BP)
@@ -164,78 +168,65 @@ void fu_fwd_tile(const __global float *W, const __global float *bias, int I, int
     }
 }
 
-/* Stores gradient rows o0..o0+3 (those < O) of 8 columns from i0. */
-#define FU_STORE_DW(gW, I, O, o0, o1, o2, o3, i0, a0, a1, a2, a3)                              \
-    do {                                                                                           \
-        const int n_ = (I) - (i0);                                                                 \
-        if (n_ >= 8) {                                                                             \
-            vstore8(a0, 0, gW + o0 * (I) + (i0));                                                  \
-            if (o0 + 1 < O) vstore8(a1, 0, gW + o1 * (I) + (i0));                                  \
-            if (o0 + 2 < O) vstore8(a2, 0, gW + o2 * (I) + (i0));                                  \
-            if (o0 + 3 < O) vstore8(a3, 0, gW + o3 * (I) + (i0));                                  \
-        } else {                                                                                   \
-            fu_store8_part(a0, gW + o0 * (I) + (i0), n_);                                          \
-            if (o0 + 1 < O) fu_store8_part(a1, gW + o1 * (I) + (i0), n_);                          \
-            if (o0 + 2 < O) fu_store8_part(a2, gW + o2 * (I) + (i0), n_);                          \
-            if (o0 + 3 < O) fu_store8_part(a3, gW + o3 * (I) + (i0), n_);                          \
-        }                                                                                          \
-    } while (0)
+/* Weight-gradient row: gW[o, i0 .. i0 + 8*NCH) (columns < I stored) and,
+ * with i0 == 0, gb[o]: sums over b < B in order, as ref_dense_backward, but
+ * only over the b with dy[b,o] != 0. Skipping those terms is exact: they are
+ * +-0 (the ReLU mask zeroes about half of dy, and dq is zero off the taken
+ * action), and adding +-0 to a sum that starts at +0.0f never changes it.
+ * The nonzero b are listed first without branches (a data-dependent branch
+ * per b would mispredict half the time). d = dyT + o*ld; xR (ld, FU_RS(I)). */
+#define FU_DW_ROW_BODY(NCH)                                                                        \
+    int lst[FU_BP];                                                                                \
+    int n = 0;                                                                                     \
+    for (int b = 0; b < B; b++) {                                                                  \
+        lst[n] = b;                                                                                \
+        n += d[b] != 0.0f;                                                                         \
+    }                                                                                              \
+    float8 a0 = (float8)(0.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;     \
+    float sb = 0.0f;                                                                               \
+    for (int j = 0; j < n; j++) {                                                                  \
+        const int b = lst[j];                                                                      \
+        const float e = d[b];                                                                      \
+        const __global float *xp = xR + b * ldx + i0;                                              \
+        a0 += e * vload8(0, xp);                                                                   \
+        if (NCH > 1) a1 += e * vload8(1, xp);                                                      \
+        if (NCH > 2) a2 += e * vload8(2, xp);                                                      \
+        if (NCH > 3) a3 += e * vload8(3, xp);                                                      \
+        if (NCH > 4) a4 += e * vload8(4, xp);                                                      \
+        if (NCH > 5) a5 += e * vload8(5, xp);                                                      \
+        if (NCH > 6) a6 += e * vload8(6, xp);                                                      \
+        if (NCH > 7) a7 += e * vload8(7, xp);                                                      \
+        sb += e;                                                                                   \
+    }                                                                                              \
+    fu_store8(a0, gw + i0, I - i0);                                                                \
+    if (NCH > 1) fu_store8(a1, gw + i0 + 8, I - i0 - 8);                                           \
+    if (NCH > 2) fu_store8(a2, gw + i0 + 16, I - i0 - 16);                                         \
+    if (NCH > 3) fu_store8(a3, gw + i0 + 24, I - i0 - 24);                                         \
+    if (NCH > 4) fu_store8(a4, gw + i0 + 32, I - i0 - 32);                                         \
+    if (NCH > 5) fu_store8(a5, gw + i0 + 40, I - i0 - 40);                                         \
+    if (NCH > 6) fu_store8(a6, gw + i0 + 48, I - i0 - 48);                                         \
+    if (NCH > 7) fu_store8(a7, gw + i0 + 56, I - i0 - 56);                                         \
+    if (i0 == 0) *gbo = sb;
 
-/* Weight-gradient tile: gW rows o0..o0+3 (clipped to O), columns i0..i0+7
- * and, if two, i0+8..i0+15 (clipped to I), and gb[o0..o0+3] when i0 == 0.
- * Sums over b < B in order, as ref_dense_backward. dyT (O, ld), xR (ld, ldx)
- * with ldx >= roundup8(I). */
-void fu_dw_tile(const __global float *dyT, int ld, const __global float *xR, int ldx, int B, int I,
-                int O, __global float *gW, __global float *gb, int o0, int i0, int two)
+/* Stores the first n lanes of v at p (all 8 if n >= 8, none if n <= 0). */
+void fu_store8(float8 v, __global float *p, int n)
 {
-    const int o1 = min(o0 + 1, O - 1), o2 = min(o0 + 2, O - 1), o3 = min(o0 + 3, O - 1);
-    const __global float *d0 = dyT + o0 * ld, *d1 = dyT + o1 * ld, *d2 = dyT + o2 * ld,
-                         *d3 = dyT + o3 * ld;
-    const __global float *xp = xR + i0;
-    float8 a0 = (float8)(0.0f), a1 = a0, a2 = a0, a3 = a0;
-    /* Bias sums ride along in the same loop (scalar adds are nearly free
-     * next to the vector work; a separate loop would be latency-bound). */
-    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-    if (two) {
-        float8 c0 = a0, c1 = a0, c2 = a0, c3 = a0;
-        for (int b = 0; b < B; b++) {
-            const float8 x = vload8(0, xp + b * ldx), y = vload8(1, xp + b * ldx);
-            const float e0 = d0[b], e1 = d1[b], e2 = d2[b], e3 = d3[b];
-            a0 += e0 * x;
-            a1 += e1 * x;
-            a2 += e2 * x;
-            a3 += e3 * x;
-            c0 += e0 * y;
-            c1 += e1 * y;
-            c2 += e2 * y;
-            c3 += e3 * y;
-            s0 += e0;
-            s1 += e1;
-            s2 += e2;
-            s3 += e3;
-        }
-        FU_STORE_DW(gW, I, O, o0, o1, o2, o3, i0 + 8, c0, c1, c2, c3);
-    } else {
-        for (int b = 0; b < B; b++) {
-            const float8 x = vload8(0, xp + b * ldx);
-            const float e0 = d0[b], e1 = d1[b], e2 = d2[b], e3 = d3[b];
-            a0 += e0 * x;
-            a1 += e1 * x;
-            a2 += e2 * x;
-            a3 += e3 * x;
-            s0 += e0;
-            s1 += e1;
-            s2 += e2;
-            s3 += e3;
-        }
-    }
-    FU_STORE_DW(gW, I, O, o0, o1, o2, o3, i0, a0, a1, a2, a3);
-    if (i0 == 0) {
-        gb[o0] = s0;
-        if (o0 + 1 < O) gb[o1] = s1;
-        if (o0 + 2 < O) gb[o2] = s2;
-        if (o0 + 3 < O) gb[o3] = s3;
-    }
+    if (n >= 8)
+        vstore8(v, 0, p);
+    else if (n > 0)
+        fu_store8_part(v, p, n);
+}
+
+/* The row for layer inputs of width E and of width H (NCH fixed per width). */
+void fu_dw_row_e(const __global float *d, const __global float *xR, int ldx, int B, int I,
+                 __global float *gw, __global float *gbo, int i0)
+{
+    FU_DW_ROW_BODY(FU_NCH(FU_E))
+}
+void fu_dw_row_h(const __global float *d, const __global float *xR, int ldx, int B, int I,
+                 __global float *gw, __global float *gbo, int i0)
+{
+    FU_DW_ROW_BODY(FU_NCH(FU_H))
 }
 
 /* Input-gradient tile: dxT rows i0..i0+3 (clamped to I), lanes of chunk c:
@@ -281,7 +272,7 @@ void fu_gather(const __global float *emb, const __global int *states, int B, int
         for (int e = 0; e < FU_E; e++) {
             const float x = b < B ? row[e] : 0.0f;
             xT[e * ld + b] = x;
-            if (xR) xR[b * FU_R8(FU_E) + e] = x;
+            if (xR) xR[b * FU_RS(FU_E) + e] = x;
         }
     }
 }
@@ -299,7 +290,7 @@ void fu_fwd_phase(int l, const __global float *p0, const __global float *x0, __g
             const int net = t >= nq, oq = t - net * nq;
             const __global float *p = net ? p1 : p0;
             fu_fwd_tile(p + FU_OFFW(l), p + FU_OFFB(l), I, O, relu, net ? x1 : x0, net ? y1 : y0,
-                        net ? 0 : r0, FU_R8(O), ld, 4 * oq, c);
+                        net ? 0 : r0, FU_RS(O), ld, 4 * oq, c);
         }
 }
 
@@ -311,14 +302,19 @@ void fu_bwd_phase(int l, const __global float *params, __global float *grad,
                   int ld, int lid, int wg)
 {
     const int I = FU_IN(l), O = FU_OUT(l);
-    const int nq = (O + 3) / 4, nic = (I + 7) / 8, niq = (I + 3) / 4;
+    const int niq = (I + 3) / 4;
     const __global float *xR = ws_c + FU_ACTR(l);
     const __global float *hT = l > 0 ? ws_c + FU_ACTT(l) : 0;
-    /* Weight gradients: column-chunk pairs outer, output quads inner. */
-    for (int ic = 0; ic < nic; ic += 2)
-        for (int oq = lid; oq < nq; oq += wg)
-            fu_dw_tile(dyT, ld, xR, FU_R8(I), B, I, O, grad + FU_OFFW(l), grad + FU_OFFB(l),
-                       4 * oq, 8 * ic, ic + 1 < nic);
+    /* Weight gradients: column groups outer, one output row per task. */
+    const int gw = 8 * (l == 0 ? FU_NCH(FU_E) : FU_NCH(FU_H));
+    for (int i0 = 0; i0 < I; i0 += gw)
+        for (int o = lid; o < O; o += wg) {
+            __global float *grow = grad + FU_OFFW(l) + o * I;
+            if (l == 0)
+                fu_dw_row_e(dyT + o * ld, xR, FU_RS(I), B, I, grow, grad + FU_OFFB(l) + o, i0);
+            else
+                fu_dw_row_h(dyT + o * ld, xR, FU_RS(I), B, I, grow, grad + FU_OFFB(l) + o, i0);
+        }
     for (int c = 0; c < ld / 16; c++)
         for (int iq = lid; iq < niq; iq += wg)
             fu_dx_tile(params + FU_OFFW(l), I, O, dyT, ld, hT, dxT, 4 * iq, c);

@@ -158,25 +158,27 @@ cldqn_status cldqn_config_preset(cldqn_config *cfg, const char *name)
         c.summary = 1;
         c.eval_every = 0;
     } else if (!strcmp(name, "default")) {
-        /* Modern DQN settings, measured in the README's note (seeds 1-5). */
+        /* Modern DQN settings, measured in the README's note (seeds 1-5): the
+         * higher learning rate and gamma 0.95 (rather than 1e-3 and 0.99)
+         * reached the exact optimum in half the steps or less in our sweeps. */
         c.steps = 300000;
         c.taxi.time_limit = 200;
         c.init = CLDQN_INIT_TORCH;
-        c.learn.gamma = 0.99f;
-        c.learn.lr = 1e-3f;
+        c.learn.gamma = 0.95f;
+        c.learn.lr = 3e-3f;
         c.learn.eps = 1e-8f;
         c.learn.adam = CLDQN_ADAM_TORCH;
         c.learn.loss = CLDQN_LOSS_MSE;
         c.learn.mode = CLDQN_UPDATE_MEAN;
-        c.batch = 128;
+        c.batch = 64;
         c.replay = 100000;
         c.sample_replacement = 1;
         c.learning_starts = 1000;
-        c.train_every = 1;
+        c.train_every = 4;
         c.target_every = 500;
         c.eps_start = 1.0f;
         c.eps_end = 0.05f;
-        c.eps_decay_steps = 20000;
+        c.eps_decay_steps = 50000;
         c.eval_every = 2000;
     } else {
         return cldqn_fail(CLDQN_ERR_ARG, "--preset: unknown preset '%s' (seed, default)", name);
@@ -467,8 +469,11 @@ cldqn_status cldqn_config_from_json(cldqn_config *cfg, const char *json)
         char org[96];
         snprintf(org, sizeof org, "config JSON: %s", key);
         if (!strcmp(key, "preset")) {
-            if (strlen(val) >= sizeof cfg->preset)
-                return cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: bad preset");
+            /* Only a known preset: the name is written back into checkpoints
+             * unescaped (fuzzing found '"preset":x"' turning into bad JSON). */
+            cldqn_config known;
+            if (strlen(val) >= sizeof cfg->preset || cldqn_config_preset(&known, val) != CLDQN_OK)
+                return cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: unknown preset '%.16s'", val);
             memcpy(cfg->preset, val, strlen(val) + 1);
         } else {
             const key_def *k = find_key(key);

@@ -162,6 +162,7 @@ static void on_episode(void *ctx, const cldqn_trainer *t, int terminated)
         json_num(p->metrics, "mean_return_100", s->mean_return);
         json_num(p->metrics, "time", s->elapsed);
         fprintf(p->metrics, "}\n");
+        fflush(p->metrics); /* so tools/plot can follow a running job */
         if (ferror(p->metrics)) p->write_failed = 1;
     }
     int every = p->cfg.render_every;

@@ -1,0 +1,51 @@
+#!/bin/bash
+# tests/cli/eval.sh - `cldqn eval`: text and JSON output, determinism, Monte-Carlo
+# for rainy Taxi, and one-line errors for missing, truncated, corrupt files.
+# Usage: bash eval.sh /path/to/cldqn /path/to/source
+set -u
+BIN=$1
+SRC=$2
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+"$BIN" train --backend ref --batch 16 --learning-starts 50 --steps 400 --quiet --out "$T/a.st" \
+    > /dev/null || fail "training"
+
+json=$("$BIN" eval "$T/a.st" --json) || fail "eval --json"
+for key in mean_return optimal_return success_rate mean_steps; do
+    echo "$json" | grep -q "\"$key\": " || fail "no $key in $json"
+done
+echo "$json" | grep -q '"optimal_return": 7.930000' || fail "optimum is not 7.93: $json"
+[ "$("$BIN" eval "$T/a.st" --json)" = "$json" ] || fail "eval is not deterministic"
+text=$("$BIN" eval "$T/a.st") || fail "eval"
+echo "$text" | grep -q "^deterministic Taxi, 300 start states: mean return" || fail "text: $text"
+
+r1=$("$BIN" eval "$T/a.st" --rainy --episodes 50 --seed 4 --json) || fail "rainy eval"
+r2=$("$BIN" eval "$T/a.st" --rainy --episodes 50 --seed 4 --json) || fail "rainy eval"
+[ "$r1" = "$r2" ] || fail "Monte-Carlo eval with a seed is not repeatable"
+echo "$r1" | grep -q '"env": "rainy", "episodes": 50' || fail "rainy: $r1"
+"$BIN" eval "$T/a.st" --fickle --episodes 20 --json | grep -q '"optimal_return": null' ||
+    fail "fickle Taxi has no computed optimum"
+
+one_line_error() {
+    err=$("$BIN" eval "$@" 2>&1)
+    rc=$?
+    [ $rc -ne 0 ] || fail "eval $* succeeded"
+    [ "$(echo "$err" | wc -l)" -eq 1 ] || fail "eval $*: more than one line: $err"
+    echo "$err"
+}
+one_line_error "$T/missing.st" | grep -q "cannot open" || fail "missing file"
+head -c 1000 "$T/a.st" > "$T/t.st"
+one_line_error "$T/t.st" | grep -q "truncated" || fail "truncated file"
+printf 'not a checkpoint at all' > "$T/c.st"
+one_line_error "$T/c.st" | grep -q "not a safetensors file" || fail "garbage file"
+sed 's/"fc1.weight":{"dtype":"F32","shape":\[50,10\]/"fc1.weight":{"dtype":"F32","shape":[10,50]/' \
+    "$T/a.st" > "$T/s.st"
+cmp -s "$T/a.st" "$T/s.st" && fail "sed did not change the shape"
+one_line_error "$T/s.st" | grep -q "has shape \[10, 50\], expected \[50, 10\]" || fail "shape mismatch"
+one_line_error --frobnicate "$T/a.st" > /dev/null
+one_line_error "$T/a.st" --episodes 0 > /dev/null
+echo "ok"

@@ -13,14 +13,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cldqn/checkpoint.h"
 #include "cldqn/taxi.h"
+#include "cldqn/trainer.h"
 #include "cli.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: cldqn play [--start N | --seed S] [--rainy] [--fickle] [--time-limit N]\n"
-            "                  [--jsonl] [--color | --no-color]\n"
+            "                  [--jsonl] [--color | --no-color] [--policy CKPT [--delay MS]]\n"
             "\n"
             "Play Taxi (Gymnasium's Taxi-v3/v4 rules). With a terminal on stdin you play\n"
             "interactively; otherwise actions are read from stdin, one per line, as 0-5 or\n"
@@ -38,6 +40,9 @@ static void usage(FILE *f)
             "                   next_state, terminated, truncated, action_mask (of next_state,\n"
             "                   like Gymnasium's info) instead of drawing the map\n"
             "  --color, --no-color  ANSI colours in the map (default: when stdout is a terminal)\n"
+            "  --policy CKPT    watch a checkpoint's greedy policy drive instead of reading\n"
+            "                   stdin (at most 200 steps without --time-limit)\n"
+            "  --delay MS       pause per step with --policy (default 300 on a terminal, else 0)\n"
             "  -h, --help       show this help\n");
 }
 
@@ -101,6 +106,8 @@ int cldqn_cmd_play(int argc, char **argv)
     cldqn_taxi_config cfg = cldqn_taxi_default_config();
     long long start = -1, seed = 0, v;
     int have_seed = 0, jsonl = 0, color = -1;
+    const char *policy_path = NULL;
+    long long delay_ms = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -141,11 +148,19 @@ int cldqn_cmd_play(int argc, char **argv)
         } else if (!strcmp(a, "--no-color")) {
             color = 0;
         }
-        /* ---- SPOT FOR `--policy CKPT` (not implemented here) ----------------
-         * Another engineer adds: load the checkpoint's Q-network, and in the
-         * step loop below take the greedy action from it instead of reading
-         * stdin (watch a trained agent drive, with a short pause per step). */
-        else {
+        /* `--policy CKPT`: the checkpoint's greedy policy drives. */
+        else if (!strcmp(a, "--policy")) {
+            if (!val) goto missing;
+            policy_path = val;
+            i++;
+        } else if (!strcmp(a, "--delay")) {
+            if (!val) goto missing;
+            if (parse_long(val, 0, 60000, &delay_ms)) {
+                fprintf(stderr, "cldqn: play: --delay '%s' is not milliseconds in 0..60000\n", val);
+                return 2;
+            }
+            i++;
+        } else {
             fprintf(stderr, "cldqn: play: unknown option '%s' (try 'cldqn play --help')\n", a);
             return 2;
         }
@@ -155,7 +170,26 @@ int cldqn_cmd_play(int argc, char **argv)
         return 2;
     }
 
-    int interactive = isatty(STDIN_FILENO) && !jsonl;
+    uint8_t policy[CLDQN_TAXI_STATES];
+    if (policy_path) {
+        cldqn_config ck;
+        cldqn_layout lay;
+        float *params;
+        if (cldqn_checkpoint_load(policy_path, &ck, &lay, &params) != CLDQN_OK) {
+            cldqn_cli_error("play --policy");
+            return 1;
+        }
+        cldqn_status pst = cldqn_policy_from_params(&lay, params, policy);
+        free(params);
+        if (pst != CLDQN_OK) {
+            cldqn_cli_error("play --policy");
+            return 1;
+        }
+        /* A looping policy never delivers: bound the episode. */
+        if (cfg.time_limit == 0) cfg.time_limit = 200;
+        if (delay_ms < 0) delay_ms = isatty(STDOUT_FILENO) ? 300 : 0;
+    }
+    int interactive = isatty(STDIN_FILENO) && !jsonl && !policy_path;
     if (color < 0) color = !jsonl && isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
     if (interactive && !have_seed) seed = (long long)time(NULL);
 
@@ -185,6 +219,15 @@ int cldqn_cmd_play(int argc, char **argv)
     while (!done) {
         /* ---- action source: stdin (interactive or scripted). `--policy CKPT`
          * will plug in here as a second source. */
+        int action;
+        if (policy_path) {
+            action = policy[env.state];
+            if (delay_ms > 0 && steps > 0) {
+                struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
+                nanosleep(&ts, NULL);
+            }
+            goto act;
+        }
         if (interactive) {
             printf("action> ");
             fflush(stdout);
@@ -198,7 +241,7 @@ int cldqn_cmd_play(int argc, char **argv)
         char *t = trim(line);
         if (!*t || *t == '#') continue;
         if (!strcmp(t, "q") || !strcmp(t, "quit")) break;
-        int action = interactive ? parse_key(t) : cldqn_taxi_parse_action(t);
+        action = interactive ? parse_key(t) : cldqn_taxi_parse_action(t);
         if (action < 0) {
             if (interactive) {
                 printf("'%s' is not an action (s n e w p d, 0-5, q)\n", t);
@@ -207,6 +250,7 @@ int cldqn_cmd_play(int argc, char **argv)
             fprintf(stderr, "cldqn: line %ld: bad action '%s'\n", lineno, t);
             return 2;
         }
+    act:;
         int state = env.state;
         cldqn_taxi_step_result r;
         if (cldqn_taxi_step(&env, action, &r) != CLDQN_OK) {

@@ -30,6 +30,13 @@ echo "$r1" | grep -q '"env": "rainy", "episodes": 50' || fail "rainy: $r1"
 "$BIN" eval "$T/a.st" --fickle --episodes 20 --json | grep -q '"optimal_return": null' ||
     fail "fickle Taxi has no computed optimum"
 
+# play --policy: the checkpoint drives; a looping policy is cut at 200 steps.
+"$BIN" play --policy "$T/a.st" --start 17 --jsonl > "$T/play.jsonl" || fail "play --policy"
+n=$(wc -l < "$T/play.jsonl")
+[ "$n" -ge 1 ] && [ "$n" -le 200 ] || fail "play --policy played $n steps"
+tail -1 "$T/play.jsonl" | grep -Eq '"terminated":true|"truncated":true' || fail "play --policy end"
+"$BIN" play --policy "$T/missing.st" 2> /dev/null && fail "play --policy of a missing file"
+
 one_line_error() {
     err=$("$BIN" eval "$@" 2>&1)
     rc=$?

@@ -320,17 +320,67 @@ void fu_bwd_phase(int l, const __global float *params, __global float *grad,
             fu_dx_tile(params + FU_OFFW(l), I, O, dyT, ld, hT, dxT, 4 * iq, c);
 }
 
-/* Greedy action of the online network for one state: L+1 forward phases
- * with barriers, then argmax (lowest index on ties) by work-item 0. */
+/* Dense forward of ONE sample: y[o0..o0+3] (those < O) = act(sum_i x[i]
+ * W[o,i] + b[o]) with four scalar chains (a 16-lane tile would waste 15 of
+ * its lanes). x (I) contiguous; y goes to yT[o*16] (lane 0 of a transposed
+ * (O, 16) buffer) and, if yR != 0, yR[o] (row 0 of a row-major one). */
+void fu_fwd1_tile(const __global float *W, const __global float *bias, int I, int O, int relu,
+                  const __global float *x, __global float *yT, __global float *yR, int o0)
+{
+    const int o1 = min(o0 + 1, O - 1), o2 = min(o0 + 2, O - 1), o3 = min(o0 + 3, O - 1);
+    const __global float *w0 = W + o0 * I, *w1 = W + o1 * I, *w2 = W + o2 * I, *w3 = W + o3 * I;
+    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+    for (int i = 0; i < I; i++) {
+        const float xi = x[i];
+        a0 += xi * w0[i];
+        a1 += xi * w1[i];
+        a2 += xi * w2[i];
+        a3 += xi * w3[i];
+    }
+    a0 += bias[o0];
+    a1 += bias[o1];
+    a2 += bias[o2];
+    a3 += bias[o3];
+    if (relu) {
+        if (a0 < 0.0f) a0 = 0.0f;
+        if (a1 < 0.0f) a1 = 0.0f;
+        if (a2 < 0.0f) a2 = 0.0f;
+        if (a3 < 0.0f) a3 = 0.0f;
+    }
+    yT[o0 * 16] = a0;
+    if (o0 + 1 < O) yT[o1 * 16] = a1;
+    if (o0 + 2 < O) yT[o2 * 16] = a2;
+    if (o0 + 3 < O) yT[o3 * 16] = a3;
+    if (yR) {
+        yR[o0] = a0;
+        if (o0 + 1 < O) yR[o1] = a1;
+        if (o0 + 2 < O) yR[o2] = a2;
+        if (o0 + 3 < O) yR[o3] = a3;
+    }
+}
+
+/* Online forward of the one state s through all layers, a barrier after
+ * each: layer 0 reads the embedding row, layer l > 0 row 0 of FU_ACTR(l)
+ * (always written here, also for the greedy pass). Q lands in FU_ACTT(L+1)
+ * lane 0. */
+void fu_fwd1(const __global float *params, int s, __global float *ws, int lid, int wg)
+{
+    for (int l = 0; l <= FU_L; l++) {
+        const int I = FU_IN(l), O = FU_OUT(l);
+        const __global float *x = l == 0 ? params + s * FU_E : ws + FU_ACTR(l);
+        for (int oq = lid; 4 * oq < O; oq += wg)
+            fu_fwd1_tile(params + FU_OFFW(l), params + FU_OFFB(l), I, O, l < FU_L, x,
+                         ws + FU_ACTT(l + 1), l < FU_L ? ws + FU_ACTR(l + 1) : 0, 4 * oq);
+        FU_SYNC();
+    }
+}
+
+/* Greedy action of the online network for one state: forward, then argmax
+ * (lowest index on ties) by work-item 0. */
 void fu_greedy(const __global float *params, const __global int *state, __global float *ws,
                __global int *out, int lid, int wg)
 {
-    fu_gather(params, state, 1, 16, ws + FU_ACTT(0), 0, lid, wg);
-    FU_SYNC();
-    for (int l = 0; l <= FU_L; l++) {
-        fu_fwd_phase(l, params, ws + FU_ACTT(l), ws + FU_ACTT(l + 1), 0, 0, 0, 0, 1, 16, lid, wg);
-        FU_SYNC();
-    }
+    fu_fwd1(params, state[0], ws, lid, wg);
     if (lid == 0) {
         const __global float *q = ws + FU_ACTT(FU_L + 1); /* (A, 16), lane 0 */
         int best = 0;
@@ -549,11 +599,7 @@ __kernel void fused_update(__global float *params, __global float *grad, __globa
         if (i > 0) /* the previous sample's embedding row leaves the gradient */
             for (int e = lid; e < FU_E; e += wg) grad[st[i - 1] * FU_E + e] = 0.0f;
         FU_SYNC();
-        for (int l = 0; l <= FU_L; l++) {
-            fu_fwd_phase(l, params, ws + FU_ACTT(l), ws + FU_ACTT(l + 1),
-                         l < FU_L ? ws + FU_ACTR(l + 1) : 0, 0, 0, 0, 1, 16, lid, wg);
-            FU_SYNC();
-        }
+        fu_fwd1(params, st[i], ws, lid, wg);
         {
             /* Keras' per-sample MSE over A outputs (ref_keras_sample_loss). */
             const __global float *qT = ws + FU_ACTT(FU_L + 1); /* (A, 16), lane 0 */

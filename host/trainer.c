@@ -44,6 +44,11 @@ struct cldqn_trainer {
     int32_t *b_state, *b_action, *b_next;
     float *b_reward, *b_term;
     float *scratch; /* lay.total floats for save/resume */
+    /* Hash of the weights file last written to (or resumed from) saved_path;
+     * the next state file records it, so resume can tell a save interrupted
+     * between its two renames from a state paired with foreign weights. */
+    char *saved_path;
+    uint64_t saved_hash;
 };
 
 void cldqn_set_flush_denormals(void)
@@ -81,6 +86,7 @@ void cldqn_trainer_free(cldqn_trainer *t)
     free(t->b_reward);
     free(t->b_term);
     free(t->scratch);
+    free(t->saved_path);
     free(t);
 }
 
@@ -224,10 +230,15 @@ static cldqn_status learn(cldqn_trainer *t)
     cldqn_batch b = {c->batch, t->b_state, t->b_action, t->b_reward, t->b_next, t->b_term};
     float loss = NAN;
     st = cldqn_qnet_update(t->net, &b, &loss);
+    /* Numeric guard: the backends report a non-finite loss themselves; say
+     * where it happened. Nothing is saved after this, so the last checkpoint
+     * on disk stays the last good one. */
+    if (st == CLDQN_ERR_NUMERIC || (!st && !isfinite(loss)))
+        return cldqn_fail(CLDQN_ERR_NUMERIC,
+                          "non-finite loss (%g) at step %" PRId64 ", update %" PRId64
+                          ": training stopped; the last checkpoint saved is kept",
+                          (double)loss, t->stats.steps, t->stats.updates + 1);
     if (st) return st;
-    if (!isfinite(loss))
-        return cldqn_fail(CLDQN_ERR_NUMERIC, "non-finite loss %g at update %" PRId64, (double)loss,
-                          t->stats.updates + 1);
     t->stats.updates++;
     t->stats.last_loss = loss;
     t->loss_sum += loss;
@@ -380,6 +391,32 @@ static char *state_path(const char *path)
 
 #define N_META_NUM 20
 
+/* CLDQN_ERR_NUMERIC naming the tensor and element of the first non-finite
+ * value in a flat parameter-shaped array (what: "", "target ", "Adam m of "). */
+static cldqn_status check_finite(const cldqn_trainer *t, const char *what, const float *x)
+{
+    for (size_t i = 0; i < t->lay.total; i++) {
+        if (isfinite(x[i])) continue;
+        for (int k = 0; k < t->lay.n_tensors; k++) {
+            const cldqn_tensor *ts = &t->lay.t[k];
+            size_t j = i - ts->offset;
+            if (i < ts->offset || j >= cldqn_tensor_numel(ts)) continue;
+            char at[48];
+            if (ts->cols)
+                snprintf(at, sizeof at, "[%zu, %zu]", j / (size_t)ts->cols, j % (size_t)ts->cols);
+            else
+                snprintf(at, sizeof at, "[%zu]", j);
+            return cldqn_fail(CLDQN_ERR_NUMERIC,
+                              "non-finite %s%s%s (%g) at step %" PRId64
+                              ": not saved; the last checkpoint saved is kept",
+                              what, ts->name, at, (double)x[i], t->stats.steps);
+        }
+        return cldqn_fail(CLDQN_ERR_NUMERIC, "non-finite %sparameter %zu at step %" PRId64, what, i,
+                          t->stats.steps);
+    }
+    return CLDQN_OK;
+}
+
 cldqn_status cldqn_trainer_save(cldqn_trainer *t, const char *path)
 {
     size_t total = t->lay.total, n_rb = cldqn_replay_size(t->rb);
@@ -400,6 +437,10 @@ cldqn_status cldqn_trainer_save(cldqn_trainer *t, const char *path)
         (st = cldqn_qnet_read(t->net, CLDQN_BUF_ADAM_M, m)) ||
         (st = cldqn_qnet_read(t->net, CLDQN_BUF_ADAM_V, v)))
         goto out;
+    /* Numeric guard: never replace a good checkpoint with non-finite numbers. */
+    if ((st = check_finite(t, "", t->scratch)) || (st = check_finite(t, "target ", target)) ||
+        (st = check_finite(t, "Adam m of ", m)) || (st = check_finite(t, "Adam v of ", v)))
+        goto out;
     for (size_t i = 0; i < n_rb; i++) items[i] = *cldqn_replay_get(t->rb, i);
     uint64_t rngs[3][2] = {{t->env.rng.state, t->env.rng.inc},
                            {t->explore.state, t->explore.inc},
@@ -409,6 +450,10 @@ cldqn_status cldqn_trainer_save(cldqn_trainer *t, const char *path)
         t->stats.episodes < CLDQN_RETURN_WINDOW ? t->stats.episodes : CLDQN_RETURN_WINDOW;
     memcpy(returns, t->returns, sizeof returns);
     cldqn_st_entry e[] = {
+        /* The online weights again: the state file alone is a complete
+         * checkpoint, for when a crash lands between its rename and the
+         * weights file's (see cldqn_trainer_resume). */
+        {"params", "F32", 1, {(int64_t)total}, t->scratch},
         {"target", "F32", 1, {(int64_t)total}, target},
         {"adam_m", "F32", 1, {(int64_t)total}, m},
         {"adam_v", "F32", 1, {(int64_t)total}, v},
@@ -426,6 +471,9 @@ cldqn_status cldqn_trainer_save(cldqn_trainer *t, const char *path)
                                                                      : 4);
         dh = cldqn_fnv1a(dh, e[i].data, bytes);
     }
+    char prev_hex[20] = "";
+    if (t->saved_path && !strcmp(t->saved_path, path))
+        snprintf(prev_hex, sizeof prev_hex, "%016" PRIx64, t->saved_hash);
     uint64_t ph = cldqn_fnv1a(CLDQN_FNV_OFFSET, t->scratch, total * sizeof(float));
     char num[N_META_NUM][40];
     int k = 0;
@@ -470,16 +518,24 @@ cldqn_status cldqn_trainer_save(cldqn_trainer *t, const char *path)
                           NUM("%.17g", t->loss_sum),
                           "loss_count",
                           NUM("%" PRId64, t->loss_count),
+                          "prev_params_hash",
+                          prev_hex,
                           NULL};
 #undef NUM
-    /* State first: a crash between the two renames leaves a pair whose
-     * params_hash disagrees, which resume detects. */
+    /* State first: a crash between the two renames leaves the new state
+     * (which holds the new weights too) beside the old weights file; resume
+     * detects the pair by params_hash and takes the state's own weights. */
     st = cldqn_st_write(spath, e, ne, meta);
     if (st) goto out;
     char steps_txt[32];
     snprintf(steps_txt, sizeof steps_txt, "%" PRId64, t->stats.steps);
     const char *extra[] = {"steps", steps_txt, NULL};
     st = cldqn_checkpoint_save(path, &t->cfg, &t->lay, t->scratch, extra);
+    if (!st && (!t->saved_path || strcmp(t->saved_path, path))) {
+        free(t->saved_path);
+        t->saved_path = strdup(path); /* NULL only loses the crash recovery */
+    }
+    t->saved_hash = ph;
 out:
     free(spath);
     free(target);
@@ -551,10 +607,26 @@ cldqn_status cldqn_trainer_resume(const cldqn_config *cfg, const char *path, cld
     }
     snprintf(hex, sizeof hex, "%016" PRIx64,
              cldqn_fnv1a(CLDQN_FNV_OFFSET, params, lay.total * sizeof(float)));
+    uint64_t file_hash = cldqn_fnv1a(CLDQN_FNV_OFFSET, params, lay.total * sizeof(float));
     if (strcmp(hex, ph)) {
-        st = cldqn_fail(CLDQN_ERR_FORMAT, "'%s' does not belong to the weights in '%s'", spath,
-                        path);
-        goto fail;
+        /* A save interrupted between the two renames leaves the new state
+         * beside the weights it was replacing (prev_params_hash); the state
+         * carries its own copy of the new weights. Anything else is a state
+         * paired with foreign weights. */
+        const char *prev = cldqn_st_meta(f, "prev_params_hash");
+        const void *own;
+        int64_t pshape[1] = {(int64_t)lay.total};
+        char own_hex[20] = "";
+        if (cldqn_st_get(f, "params", "F32", 1, pshape, &own, NULL) == CLDQN_OK)
+            snprintf(own_hex, sizeof own_hex, "%016" PRIx64,
+                     cldqn_fnv1a(CLDQN_FNV_OFFSET, own, lay.total * sizeof(float)));
+        cldqn_clear_error();
+        if (!prev || strcmp(prev, hex) || strcmp(own_hex, ph)) {
+            st = cldqn_fail(CLDQN_ERR_FORMAT, "'%s' does not belong to the weights in '%s'", spath,
+                            path);
+            goto fail;
+        }
+        memcpy(params, own, lay.total * sizeof(float));
     }
     st = trainer_alloc(cfg, &t);
     if (st) goto fail;
@@ -621,6 +693,8 @@ cldqn_status cldqn_trainer_resume(const cldqn_config *cfg, const char *path, cld
     memcpy(t->returns, returns, sizeof t->returns);
     update_mean_return(t);
     t->stats.epsilon = cldqn_config_epsilon(cfg, t->stats.steps);
+    t->saved_path = strdup(path); /* NULL only loses the crash recovery */
+    t->saved_hash = file_hash;
     cldqn_st_free(f);
     free(params);
     free(spath);

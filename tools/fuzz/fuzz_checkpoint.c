@@ -10,12 +10,12 @@
 #include "cldqn/checkpoint.h"
 #include "fuzz_common.h"
 
-static int in_fd = -1;
+static int ckpt_fd = -1;
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int fuzz_checkpoint_one(const uint8_t *data, size_t size)
 {
     char path[64];
-    fuzz_memfile(&in_fd, path, sizeof path, data, size);
+    fuzz_memfile(&ckpt_fd, path, sizeof path, data, size);
 
     cldqn_st_file *f = NULL;
     if (cldqn_st_read(path, &f) == CLDQN_OK) {
@@ -42,23 +42,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cldqn_layout lay;
     float *params = NULL;
     if (cldqn_checkpoint_load(path, &cfg, &lay, &params) == CLDQN_OK) {
-        /* Round trip: what loads must save and load back identically. */
-        /* cldqn_st_write renames over its target, so this needs a real
+        /* Round trip: what loads must save and load back identically.
+         * cldqn_st_write renames over its target, so this needs a real
          * directory; /dev/shm keeps its fsyncs free. */
         char tmpl[] = "/dev/shm/cldqn-fuzz-rt-XXXXXX";
         int tfd = mkstemp(tmpl);
         if (tfd < 0) abort();
         close(tfd);
-        if (cldqn_checkpoint_save(tmpl, &cfg, &lay, params, NULL) != CLDQN_OK) abort();
+        cldqn_status st = cldqn_checkpoint_save(tmpl, &cfg, &lay, params, NULL);
+        FUZZ_ASSERT(st == CLDQN_OK, "a loaded checkpoint saves again");
         cldqn_config cfg2;
         cldqn_layout lay2;
         float *params2 = NULL;
-        if (cldqn_checkpoint_load(tmpl, &cfg2, &lay2, &params2) != CLDQN_OK) abort();
-        if (lay2.total != lay.total || memcmp(params, params2, sizeof(float) * lay.total) != 0)
-            abort();
+        if (!st) {
+            st = cldqn_checkpoint_load(tmpl, &cfg2, &lay2, &params2);
+            FUZZ_ASSERT(st == CLDQN_OK, "a re-saved checkpoint loads");
+        }
+        if (!st)
+            FUZZ_ASSERT(lay2.total == lay.total &&
+                            !memcmp(params, params2, sizeof(float) * lay.total),
+                        "a re-saved checkpoint has the same weights");
         free(params2);
         unlink(tmpl);
         free(params);
     }
     return 0;
 }
+
+#ifndef FUZZ_IN_TEST
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    return fuzz_checkpoint_one(data, size);
+}
+#endif

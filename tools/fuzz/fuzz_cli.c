@@ -14,6 +14,7 @@
 
 #define MAX_ARGS 64
 
+#ifndef FUZZ_IN_TEST
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -22,8 +23,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (!mkdtemp(dir) || chdir(dir) != 0) abort();
     return 0;
 }
+#endif
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int fuzz_cli_one(const uint8_t *data, size_t size)
 {
     char *buf = malloc(size + 1);
     if (!buf) abort();
@@ -39,7 +41,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         argv[argc++] = tok;
     argv[argc] = NULL;
     int rc = cldqn_cmd_train(argc, argv);
-    if (rc < 0 || rc > 2) abort();
+    FUZZ_ASSERT(rc >= 0 && rc <= 2, "train exits 0, 1 or 2");
     free(buf);
     return 0;
 }
+
+#ifndef FUZZ_IN_TEST
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    return fuzz_cli_one(data, size);
+}
+#endif

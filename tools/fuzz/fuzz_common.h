@@ -14,6 +14,25 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+/* A property the harness checks. Under libFuzzer a failure aborts (and
+ * becomes a crash input); compiled into tests/test_fuzz.c (FUZZ_IN_TEST) it
+ * is reported to CUnit by fuzz_report and the run goes on. */
+#ifdef FUZZ_IN_TEST
+void fuzz_report(const char *what, const char *file, int line);
+#define FUZZ_ASSERT(cond, what)                                                                    \
+    do {                                                                                           \
+        if (!(cond)) fuzz_report(what, __FILE__, __LINE__);                                        \
+    } while (0)
+#else
+#define FUZZ_ASSERT(cond, what)                                                                    \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: property failed: %s\n", __FILE__, __LINE__, what);             \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+#endif
+
 /* Replaces the memfd's contents with data; returns its /proc path or aborts
  * (an abort here is a harness fault, not a finding). */
 static inline const char *fuzz_memfile(int *fd, char *path, size_t size, const uint8_t *data,

@@ -19,7 +19,8 @@ __kernel void clip_grad_norm(__global float *g, uint n, float max_norm, __global
         shared[0] = sqrt(ss);
         norm_out[0] = shared[0];
     }
-    barrier(CLK_LOCAL_MEM_FENCE);
+    /* Global fence too: work-item 0 read g before, the group writes it after. */
+    barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
     float norm = shared[0];
     if (max_norm > 0.0f) {
         float coef = max_norm / (norm + 1e-6f);

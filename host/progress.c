@@ -92,10 +92,13 @@ static void status_line(const cldqn_progress *p, const cldqn_train_stats *s, cha
     double rate = s->elapsed > 0 ? (double)s->steps / s->elapsed : 0;
     double f = fraction(&p->cfg, s);
     fmt_duration(eta, sizeof eta, f > 0 ? s->elapsed * (1 - f) / f : NAN);
+    char ret[32], loss[32];
+    /* Before the first episode / update there is nothing to show. */
+    snprintf(ret, sizeof ret, isnan(s->mean_return) ? "--" : "%.2f", s->mean_return);
+    snprintf(loss, sizeof loss, isnan(s->last_loss) ? "--" : "%.4g", (double)s->last_loss);
     snprintf(buf, size,
-             "steps %s | episodes %s | return(100) %.2f | loss %.4g | eps %.3f | %.0f steps/s | "
-             "ETA %s",
-             steps, eps, s->mean_return, (double)s->last_loss, (double)s->epsilon, rate, eta);
+             "steps %s | episodes %s | return(100) %s | loss %s | eps %.3f | %.0f steps/s | ETA %s",
+             steps, eps, ret, loss, (double)s->epsilon, rate, eta);
 }
 
 static void draw(cldqn_progress *p, const cldqn_train_stats *s)

@@ -89,7 +89,8 @@ static void status_line(const cldqn_progress *p, const cldqn_train_stats *s, cha
     char steps[32], eps[32], eta[48];
     fmt_count(steps, sizeof steps, s->steps);
     fmt_count(eps, sizeof eps, s->episodes);
-    double rate = s->elapsed > 0 ? (double)s->steps / s->elapsed : 0;
+    /* A rate over the first few milliseconds means nothing. */
+    double rate = s->elapsed > 0.2 ? (double)s->steps / s->elapsed : 0;
     double f = fraction(&p->cfg, s);
     fmt_duration(eta, sizeof eta, f > 0 ? s->elapsed * (1 - f) / f : NAN);
     char ret[32], loss[32];

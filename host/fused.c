@@ -139,9 +139,12 @@ static cldqn_status create(cldqn_fused *f, size_t wg_cap)
     if (err != CL_SUCCESS) return cldqn_cl_check(err, "clCreateBuffer", __FILE__, __LINE__);
     /* Zero scratch: the padding columns of the row-major activations are
      * read (into lanes no result uses) and never written. */
-    const float zero = 0.0f;
-    CL_TRY(clEnqueueFillBuffer(f->queue, f->ws, &zero, sizeof zero, 0, nws * sizeof(float), 0, NULL,
-                               NULL));
+    float *zeros = calloc(nws, sizeof(float));
+    if (!zeros) return cldqn_fail(CLDQN_ERR_NOMEM, "fused: out of memory");
+    cl_int werr = clEnqueueWriteBuffer(f->queue, f->ws, CL_TRUE, 0, nws * sizeof(float), zeros, 0,
+                                       NULL, NULL);
+    free(zeros);
+    CL_TRY(werr);
     CL_TRY(clEnqueueWriteBuffer(f->queue, f->in, CL_TRUE, 0, f->stage_ints * sizeof(int32_t),
                                 f->stage, 0, NULL, NULL));
 

@@ -5,7 +5,8 @@
  * of the inputs fuzzing found to fail (tests/data/fuzz/NAME/) runs through
  * them with the same properties: no crash or sanitizer report (under
  * tools/sanitize), every checkpoint that loads re-saves identically, every
- * accepted config round-trips through its JSON, `train` exits 0, 1 or 2.
+ * accepted config round-trips through its JSON, `train` exits 0, 1 or 2,
+ * every training state that resumes trains on and saves.
  * So each crash fuzzing finds stays a test without libFuzzer or clang. */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -21,6 +22,7 @@
 #include "../tools/fuzz/fuzz_checkpoint.c"
 #include "../tools/fuzz/fuzz_cli.c"
 #include "../tools/fuzz/fuzz_config.c"
+#include "../tools/fuzz/fuzz_state.c"
 
 static int failures;
 static const char *current;
@@ -81,6 +83,10 @@ static void test_config_corpus(void)
 {
     replay("config", fuzz_config_one, 2);
 }
+static void test_state_corpus(void)
+{
+    replay("state", fuzz_state_one, 1);
+}
 
 static void test_cli_corpus(void)
 {
@@ -122,6 +128,7 @@ int register_suites(void)
         {"checkpoint reader over the corpus", test_checkpoint_corpus},
         {"config readers over the corpus", test_config_corpus},
         {"train command line over the corpus", test_cli_corpus},
+        {"training-state reader over the corpus", test_state_corpus},
         {"preset from checkpoint JSON is validated", test_preset_from_json_is_validated},
         {NULL, NULL}};
     return harness_add_suite("fuzz", NULL, NULL, tests);

@@ -375,6 +375,77 @@ void fu_fwd1(const __global float *params, int s, __global float *ws, int lid, i
     }
 }
 
+/* Loads 8 floats, or only the first n (< 8) and zeros, so that the last
+ * row of the last tensor is never read past the buffer's end. */
+float8 fu_load8(const __global float *p, int n)
+{
+    if (n >= 8) return vload8(0, p);
+    float8 v = (float8)(0.0f);
+    if (n > 0) v.s0 = p[0];
+    if (n > 1) v.s1 = p[1];
+    if (n > 2) v.s2 = p[2];
+    if (n > 3) v.s3 = p[3];
+    if (n > 4) v.s4 = p[4];
+    if (n > 5) v.s5 = p[5];
+    if (n > 6) v.s6 = p[6];
+    return v;
+}
+
+/* Stores the 8 lanes of v (those with i0 + k < I) down lane 0 of a
+ * transposed (I, 16) buffer: p[(i0+k)*16]. */
+void fu_store8_col(float8 v, __global float *p, int i0, int I)
+{
+    __global float *q = p + i0 * 16;
+    if (i0 + 0 < I) q[0] = v.s0;
+    if (i0 + 1 < I) q[16] = v.s1;
+    if (i0 + 2 < I) q[32] = v.s2;
+    if (i0 + 3 < I) q[48] = v.s3;
+    if (i0 + 4 < I) q[64] = v.s4;
+    if (i0 + 5 < I) q[80] = v.s5;
+    if (i0 + 6 < I) q[96] = v.s6;
+    if (i0 + 7 < I) q[112] = v.s7;
+}
+
+/* Input gradient of ONE sample (per-sample mode): dx[i0 .. i0+8) = sum over o
+ * in order of dy[o] W[o, i0 .. i0+8), lanes over columns (a 16-lane batch
+ * tile would waste 15 lanes), then masked by h (row 0 of the layer below's
+ * row-major activations) if given. dy and dx are lane 0 of (., 16) buffers. guard: W
+ * is the last tensor, whose last row must not be over-read. */
+void fu_dx1_chunk(const __global float *W, int I, int O, const __global float *dyT,
+                  const __global float *h, __global float *dxT, int i0, int guard)
+{
+    float8 a0 = (float8)(0.0f);
+    const int n = I - i0, safe = !guard || n >= 8;
+    for (int o = 0; o < O; o++) {
+        const __global float *wp = W + o * I + i0;
+        a0 += dyT[o * 16] * (safe ? vload8(0, wp) : fu_load8(wp, n));
+    }
+    if (h) a0 = select((float8)(0.0f), a0, fu_load8(h + i0, n) > (float8)(0.0f));
+    fu_store8_col(a0, dxT, i0, I);
+}
+
+/* Backward of layer l for one sample: weight rows as in fu_bwd_phase, input
+ * gradient by column chunks. */
+void fu_bwd1_phase(int l, const __global float *params, __global float *grad,
+                   const __global float *ws_c, const __global float *dyT, __global float *dxT,
+                   int lid, int wg)
+{
+    const int I = FU_IN(l), O = FU_OUT(l);
+    const __global float *xR = ws_c + FU_ACTR(l);
+    const int gw = 8 * (l == 0 ? FU_NCH(FU_E) : FU_NCH(FU_H));
+    for (int i0 = 0; i0 < I; i0 += gw)
+        for (int o = lid; o < O; o += wg) {
+            __global float *grow = grad + FU_OFFW(l) + o * I;
+            if (l == 0)
+                fu_dw_row_e(dyT + o * 16, xR, FU_RS(I), 1, I, grow, grad + FU_OFFB(l) + o, i0);
+            else
+                fu_dw_row_h(dyT + o * 16, xR, FU_RS(I), 1, I, grow, grad + FU_OFFB(l) + o, i0);
+        }
+    const __global float *h = l > 0 ? ws_c + FU_ACTR(l) : 0;
+    for (int ic = lid; 8 * ic < I; ic += wg)
+        fu_dx1_chunk(params + FU_OFFW(l), I, O, dyT, h, dxT, 8 * ic, l == FU_L);
+}
+
 /* Greedy action of the online network for one state: forward, then argmax
  * (lowest index on ties) by work-item 0. */
 void fu_greedy(const __global float *params, const __global int *state, __global float *ws,
@@ -613,7 +684,7 @@ __kernel void fused_update(__global float *params, __global float *grad, __globa
         FU_SYNC();
         for (int l = FU_L; l >= 0; l--) {
             const int dy = ((FU_L - l) & 1) ? FU_DB : FU_DA, dx = ((FU_L - l) & 1) ? FU_DA : FU_DB;
-            fu_bwd_phase(l, params, grad, ws, ws + dy, ws + dx, 1, 16, lid, wg);
+            fu_bwd1_phase(l, params, grad, ws, ws + dy, ws + dx, lid, wg);
             FU_SYNC();
         }
         {

@@ -297,7 +297,10 @@ cldqn_status cldqn_fused_update(cldqn_fused *f, cl_mem params, cl_mem grad, cl_m
                                 NULL));
     size_t wg = f->wg;
     CL_TRY(clEnqueueNDRangeKernel(f->queue, f->kern, 1, NULL, &wg, &wg, 0, NULL, NULL));
-    if (!wait) return CLDQN_OK;
+    if (!wait) {
+        CL_TRY(clFlush(f->queue)); /* start it; the caller syncs later */
+        return CLDQN_OK;
+    }
     int32_t res[2];
     CL_TRY(clEnqueueReadBuffer(f->queue, f->out, CL_TRUE, 0, sizeof res, res, 0, NULL, NULL));
     if (loss) memcpy(loss, &res[0], sizeof *loss);

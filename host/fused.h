@@ -23,10 +23,11 @@ typedef struct cldqn_fused cldqn_fused;
 
 /* Builds the fused kernel for this layout (contiguous cldqn_layout_init
  * order), configuration and largest batch on cl's device. wg_cap caps the
- * work-group size (0: a default by device type, 16 on a CPU, 256 otherwise;
- * the size is read from the device with cldqn_cl_kernel_wg). cl stays owned by the caller and must
- * outlive the object; updates run on cl->queue. A failed kernel build returns CLDQN_ERR_BUILD with
- * the log in cldqn_cl_last_build_log(). */
+ * work-group size (0: a default by device type, 16 on a CPU, 256
+ * otherwise; the size is read from the device with cldqn_cl_kernel_wg). cl
+ * stays owned by the caller and must outlive the object; updates run on
+ * cl->queue. A failed kernel build returns CLDQN_ERR_BUILD with the log in
+ * cldqn_cl_last_build_log(). */
 cldqn_status cldqn_fused_create(cldqn_cl *cl, const cldqn_layout *lay,
                                 const cldqn_learn_config *cfg, int max_batch, size_t wg_cap,
                                 cldqn_fused **out);
@@ -39,7 +40,8 @@ void cldqn_fused_free(cldqn_fused *f);
  * greedy action (lowest index on ties) under the updated parameters goes to
  * *next_action. loss and next_action may be NULL; if either is given the
  * call waits for the update, otherwise it only enqueues it (in order on the
- * caller's queue). Batch entries out of range give CLDQN_ERR_ARG. */
+ * caller's queue). Batch entries out of range give CLDQN_ERR_ARG. The loss
+ * is returned as computed: a non-finite value is for the caller to judge. */
 cldqn_status cldqn_fused_update(cldqn_fused *f, cl_mem params, cl_mem grad, cl_mem m, cl_mem v,
                                 cl_mem target, const cldqn_batch *batch, int adam_t, int next_state,
                                 float *loss, int32_t *next_action);

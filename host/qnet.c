@@ -253,10 +253,16 @@ static cldqn_status clnet_create(cldqn_qnet *net, const float *params)
                                         total * F, params, 0, NULL, NULL));
     CLDQN_CL_CHECK(clEnqueueWriteBuffer(d->cl->queue, d->buf[CLDQN_BUF_TARGET], CL_TRUE, 0,
                                         total * F, params, 0, NULL, NULL));
-    const float zero = 0.0f;
-    for (int i = CLDQN_BUF_GRAD; i <= CLDQN_BUF_ADAM_V; i++)
-        CLDQN_CL_CHECK(
-            clEnqueueFillBuffer(d->cl->queue, d->buf[i], &zero, F, 0, total * F, 0, NULL, NULL));
+    /* Zeros written from the host rather than clEnqueueFillBuffer: Oclgrind's
+     * uninitialised-value checker does not count a fill as initialisation. */
+    float *zeros = calloc(total, F);
+    if (!zeros) return cldqn_fail(CLDQN_ERR_NOMEM, "qnet_create: out of memory");
+    cl_int err = CL_SUCCESS;
+    for (int i = CLDQN_BUF_GRAD; i <= CLDQN_BUF_ADAM_V && err == CL_SUCCESS; i++)
+        err = clEnqueueWriteBuffer(d->cl->queue, d->buf[i], CL_TRUE, 0, total * F, zeros, 0, NULL,
+                                   NULL);
+    free(zeros);
+    CLDQN_CL_CHECK(err);
 
     /* Packed minibatch: five regions at offsets aligned for sub-buffers. */
     size_t align = d->cl->info.mem_base_align;
@@ -292,14 +298,24 @@ static cldqn_status clnet_create(cldqn_qnet *net, const float *params)
     return CLDQN_OK;
 }
 
-/* Hand-written kernel or CLBlast for a (rows x I) * (I x O) product. Measured
- * on PoCL (2-core EPYC, see the report in the commit): the kernel wins at the
- * seed's sizes (H 50, batch 32); CLBlast wins from about rows*I*O >= 2^22
- * (e.g. H 512, batch 256). */
+/* Hand-written kernel or CLBlast for a (rows x I) * (I x O) product.
+ * Measured with tools/bench-gemm.c on PoCL (2-core EPYC, heavily shared),
+ * best single call, forward / backward in microseconds, kernel vs CLBlast:
+ *   32x10x50     22 / 48   vs  35 / 54     (seed layer 1: kernel wins)
+ *   32x50x6      18 / 38   vs  34 / 51     (seed out layer: kernel wins)
+ *   32x50x50     65 / 185  vs  65 / 114    (seed layer 2: tie / CLBlast)
+ *   256x50x50   436 / 1516 vs 374 / 641
+ *   64x128x128  992 / 4340 vs 422 / 801    (CLBlast 2-5x)
+ *   256x512x512 126k / 453k vs 50k / 184k  (CLBlast 2.5x)
+ * CLBlast is used from 2^20 multiply-adds on layers at least 64 wide. Narrow
+ * layers (the seed's 10/50/6) stay on the hand kernels even where CLBlast's
+ * backward is faster: they round exactly like ref.c, so the seed network is
+ * bit-identical to the REF backend for updates and Q-values alike, and the
+ * fused single-launch path is the fast one at that size anyway. */
 static int use_gemm(const clnet *d, int rows, int I, int O)
 {
     if (d->gemm != GEMM_AUTO) return d->gemm == GEMM_CLBLAST;
-    return (double)rows * I * O >= 4194304.0;
+    return (I < O ? I : O) >= 64 && (double)rows * I * O >= 1048576.0;
 }
 
 static cldqn_status clblast_check(CLBlastStatusCode c, const char *what)

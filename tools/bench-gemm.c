@@ -2,8 +2,8 @@
  *
  * Times one dense layer forward (dense_forward vs CLBlastSgemm + bias_act) and
  * backward (dense_backward vs relu_mask_db + two CLBlastSgemm) on the default
- * device: host wall clock, warm (CLBlast has compiled the size), best of 7
- * repeats of a back-to-back run ending in clFinish. Its numbers pick the
+ * device: host wall clock, warm (CLBlast has compiled the size), the best of
+ * many single calls each ending in clFinish. Its numbers pick the
  * size threshold in host/qnet.c (use_gemm). Not part of the build:
  *
  *   cc -O2 -Iinclude -Ihost tools/bench-gemm.c build/libcldqn.a -lOpenCL -lclblast -lm \
@@ -120,17 +120,19 @@ static void blast_bwd(layer *L)
                  1.0f, L->dy, 0, L->O, L->W, 0, L->I, 0.0f, L->dx, 0, L->I, &cl->queue, NULL);
 }
 
-/* Best-of-REPS microseconds per call of f, each repeat n calls + clFinish. */
+/* Best (smallest) microseconds of one call of f + clFinish over n * REPS
+ * calls: on a shared 2-core machine the minimum is what survives other
+ * processes' preemption. */
 static double time_us(void (*f)(layer *), layer *L, int n)
 {
     f(L); /* warm: compiles the work-group size / CLBlast routine */
     clFinish(cl->queue);
     double best = 1e30;
-    for (int r = 0; r < REPS; r++) {
+    for (int i = 0; i < n * REPS; i++) {
         double t0 = cldqn_cl_now();
-        for (int i = 0; i < n; i++) f(L);
+        f(L);
         clFinish(cl->queue);
-        double dt = (cldqn_cl_now() - t0) / n * 1e6;
+        double dt = (cldqn_cl_now() - t0) * 1e6;
         if (dt < best) best = dt;
     }
     return best;
@@ -167,7 +169,7 @@ int main(void)
         L.db = buf(L.O);
         L.dx = buf((size_t)L.B * L.I);
         double work = (double)L.B * L.I * L.O;
-        int n = work < 1e6 ? 200 : work < 1e8 ? 10 : 2;
+        int n = work < 1e6 ? 30 : work < 1e7 ? 3 : 1;
         double hf = time_us(hand_fwd, &L, n), bf = time_us(blast_fwd, &L, n);
         double hb = time_us(hand_bwd, &L, n), bb = time_us(blast_bwd, &L, n);
         printf("%5d %5d %5d %10.0f | %10.1fus %10.1fus | %10.1fus %10.1fus\n", L.B, L.I, L.O, work,

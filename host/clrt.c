@@ -393,11 +393,11 @@ cldqn_status cldqn_cl_build_program(cldqn_cl *cl, const char *name, const char *
     if (err != CL_SUCCESS)
         return cldqn_cl_check(err, "clCreateProgramWithSource", __FILE__, __LINE__);
     char opts[1024];
-    int len = snprintf(opts, sizeof opts, "-cl-std=CL1.2%s %s",
+    int len = snprintf(opts, sizeof opts, "-cl-std=CL1.2%s%s%s",
                        (cl->info.fp32 & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT)
                            ? " -cl-fp32-correctly-rounded-divide-sqrt"
                            : "",
-                       options ? options : "");
+                       options && *options ? " " : "", options ? options : "");
     if (len < 0 || (size_t)len >= sizeof opts) {
         clReleaseProgram(prog);
         return cldqn_fail(CLDQN_ERR_ARG, "build options for %s too long", name);
@@ -406,10 +406,16 @@ cldqn_status cldqn_cl_build_program(cldqn_cl *cl, const char *name, const char *
     if (err != CL_SUCCESS) {
         keep_log(prog, cl->info.device);
         clReleaseProgram(prog);
-        if (err == CL_BUILD_PROGRAM_FAILURE || err == CL_INVALID_BUILD_OPTIONS)
-            return cldqn_fail(CLDQN_ERR_BUILD,
-                              "building kernels/%s.cl failed: %s (options '%s'); build log follows",
-                              name, cldqn_cl_error_name(err), opts);
+        if (err == CL_BUILD_PROGRAM_FAILURE || err == CL_INVALID_BUILD_OPTIONS) {
+            /* The message stays one line: the log's first error line only;
+             * the whole log is in cldqn_cl_last_build_log(). */
+            const char *log = cldqn_cl_last_build_log(), *e = strstr(log, "error");
+            while (e && e > log && e[-1] != '\n') e--;
+            int elen = e ? (int)strcspn(e, "\n") : 0;
+            return cldqn_fail(
+                CLDQN_ERR_BUILD, "building kernels/%s.cl failed: %s (options '%s')%s%.*s", name,
+                cldqn_cl_error_name(err), opts, e ? ": " : "", elen > 300 ? 300 : elen, e ? e : "");
+        }
         return cldqn_cl_check(err, "clBuildProgram", __FILE__, __LINE__);
     }
     *out = prog;

@@ -362,6 +362,9 @@ static void test_build_failure(void)
     CU_ASSERT_EQUAL(st, CLDQN_ERR_BUILD);
     CU_ASSERT_PTR_NULL(net);
     CU_ASSERT_PTR_NOT_NULL(strstr(cldqn_last_error(), "dense"));
+    /* One line, with the first error of the log; the whole log on request. */
+    CU_ASSERT_PTR_NOT_NULL(strstr(cldqn_last_error(), "undeclared_name"));
+    CU_ASSERT_PTR_NULL(strchr(cldqn_last_error(), '\n'));
     CU_ASSERT_PTR_NOT_NULL(strstr(cldqn_cl_last_build_log(), "undeclared_name"));
     /* A missing file is an I/O error, not a crash. */
     remove(path);

@@ -299,14 +299,15 @@ static cldqn_status clnet_create(cldqn_qnet *net, const float *params)
 }
 
 /* Hand-written kernel or CLBlast for a (rows x I) * (I x O) product.
- * Measured with tools/bench-gemm.c on PoCL (2-core EPYC, heavily shared),
- * best single call, forward / backward in microseconds, kernel vs CLBlast:
- *   32x10x50     22 / 48   vs  35 / 54     (seed layer 1: kernel wins)
- *   32x50x6      18 / 38   vs  34 / 51     (seed out layer: kernel wins)
- *   32x50x50     65 / 185  vs  65 / 114    (seed layer 2: tie / CLBlast)
- *   256x50x50   436 / 1516 vs 374 / 641
- *   64x128x128  992 / 4340 vs 422 / 801    (CLBlast 2-5x)
- *   256x512x512 126k / 453k vs 50k / 184k  (CLBlast 2.5x)
+ * Measured with tools/bench-gemm.c on PoCL (2-core EPYC shared with other
+ * jobs, load ~3.5), best single call incl. clFinish, microseconds,
+ * forward / backward, hand kernel vs CLBlast:
+ *   32x10x50       25 / 70     vs   39 / 78     (seed layer 1: kernel wins)
+ *   32x50x6        35 / 57     vs   54 / 70     (seed out layer: kernel wins)
+ *   32x50x50       80 / 201    vs   86 / 130    (seed layer 2: kernel / CLBlast)
+ *   256x50x50     433 / 946    vs  354 / 398
+ *   64x128x128    425 / 1671   vs  250 / 428    (CLBlast 1.7-4x)
+ *   256x512x512  98k / 420k    vs  36k / 96k    (CLBlast 2.7-4.4x)
  * CLBlast is used from 2^20 multiply-adds on layers at least 64 wide. Narrow
  * layers (the seed's 10/50/6) stay on the hand kernels even where CLBlast's
  * backward is faster: they round exactly like ref.c, so the seed network is

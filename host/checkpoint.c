@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "cldqn/checkpoint.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -96,6 +97,26 @@ static void ds_json_string(dstr *d, const char *s)
         }
     }
     ds_put(d, "\"", 1);
+}
+
+/* Removes PATH.tmp.XXXXXX files that a process killed while saving left in
+ * dir (the temporary names of cldqn_st_write; only after this save's own
+ * rename, so its temporary file is gone already). Best effort. */
+static void remove_stale_temps(const char *dir, const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t n = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *x = e->d_name;
+        if (strncmp(x, base, n) || strncmp(x + n, ".tmp.", 5) || strlen(x + n + 5) != 6) continue;
+        char full[4096];
+        if ((size_t)snprintf(full, sizeof full, "%s/%s", dir, x) < sizeof full) unlink(full);
+    }
+    closedir(d);
 }
 
 static cldqn_status write_all(int fd, const void *data, size_t n, const char *path)
@@ -197,11 +218,13 @@ cldqn_status cldqn_st_write(const char *path, const cldqn_st_entry *e, int n,
         unlink(tmp);
         goto out;
     }
-    int dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY);
+    const char *dir = dirname(dircopy);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
     if (dfd >= 0) {
         fsync(dfd); /* best effort: some filesystems refuse fsync on directories */
         close(dfd);
     }
+    remove_stale_temps(dir, path);
 out:
     free(tmp);
     free(dircopy);

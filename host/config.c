@@ -32,6 +32,7 @@ static const char *const update_names[] = {"mean", "per-sample", NULL};
 static const char *const adam_names[] = {"torch", "keras", NULL};
 static const char *const init_names[] = {"torch", "keras", NULL};
 static const char *const backend_names[] = {"opencl", "ref", NULL};
+static const char *const path_names[] = {"auto", "fused", "layered", NULL};
 static const char *const sample_names[] = {"without", "with", NULL};
 
 #define OFF(f) offsetof(cldqn_config, f)
@@ -103,6 +104,8 @@ static const key_def keys[] = {
     {"device", K_STR, OFF(device), 0, 256, 0, 0, NULL, 0,
      "OpenCL device (index or name substring)"},
     {"backend", K_ENUM, OFF(backend), 0, 0, 0, 0, backend_names, 0, "opencl|ref"},
+    {"kernels", K_ENUM, OFF(path), 0, 0, 0, 0, path_names, 0,
+     "auto|fused|layered: one fused launch per update, or one kernel per operation"},
     {"quiet", K_BOOL, OFF(quiet), 0, 1, 0, 0, NULL, 0, "print only the final summary"},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])

@@ -8,7 +8,11 @@
  * in-order queue with no clFinish inside an update. A minibatch is packed into
  * one staging area and uploaded with one write; the loss is read back only when
  * asked for. Dense layers go through the hand-written kernels or CLBlast's
- * SGEMM, picked by size (see use_gemm; $CLDQN_GEMM=kernel|clblast forces one). */
+ * SGEMM, picked by size (see use_gemm; $CLDQN_GEMM=kernel|clblast forces one).
+ *
+ * Where the fused kernel serves the shape (host/fused.h), an OPENCL update is
+ * instead one launch of one work-group that also returns the next greedy
+ * action; the layered kernels then only answer q_values and greedy. */
 #include "cldqn/qnet.h"
 
 #include <clblast_c.h>
@@ -18,6 +22,7 @@
 
 #include "cldqn/ref.h"
 #include "clrt.h"
+#include "fused.h"
 
 enum { PROG_EMBED, PROG_DENSE, PROG_TD, PROG_OPTIM, N_PROGS };
 static const char *const prog_names[N_PROGS] = {"embed", "dense", "td", "optim"};
@@ -76,6 +81,7 @@ typedef struct {
     cl_mem states;                            /* (max_states) int for q_values/greedy */
     cl_mem actions;                           /* (max_states) int greedy actions */
     gemm_choice gemm;
+    cldqn_fused *fused; /* NULL: updates run on the layered kernels */
 } clnet;
 
 struct cldqn_qnet {
@@ -126,7 +132,7 @@ struct cldqn_qnet {
 
 cldqn_qnet_options cldqn_qnet_default_options(void)
 {
-    cldqn_qnet_options o = {CLDQN_BACKEND_OPENCL, NULL, 32, 1, 0};
+    cldqn_qnet_options o = {CLDQN_BACKEND_OPENCL, NULL, 32, 1, 0, CLDQN_PATH_AUTO};
     return o;
 }
 
@@ -185,6 +191,7 @@ static void clnet_free(clnet *d)
     if (!d) return;
     if (d->cl && d->cl->queue) clFinish(d->cl->queue);
     if (d->upload) clReleaseEvent(d->upload);
+    cldqn_fused_free(d->fused);
     cl_mem *mems[] = {&d->batch, &d->qn,   &d->y,    &d->dq,     &d->d[0],   &d->d[1],
                       &d->loss,  &d->lbuf, &d->norm, &d->states, &d->actions};
     for (int i = 0; i < N_BATCH; i++)
@@ -221,6 +228,28 @@ static int max_width(const cldqn_net_shape *s)
     if (s->layers > 0 && s->hidden > w) w = s->hidden;
     if (s->n_actions > w) w = s->n_actions;
     return w;
+}
+
+/* The fused kernel keeps each work-item's share of a layer in vector
+ * registers; past this width the layered kernels (CLBlast GEMM) take over. */
+#define FUSED_MAX_WIDTH 256
+
+static cldqn_status fused_create(cldqn_qnet *net)
+{
+    clnet *d = net->dev;
+    const cldqn_net_shape *s = &net->lay.shape;
+    cldqn_update_path path = net->opt.path;
+    if (path == CLDQN_PATH_LAYERED) return CLDQN_OK;
+    if (path == CLDQN_PATH_AUTO && max_width(s) > FUSED_MAX_WIDTH) return CLDQN_OK;
+    cldqn_status st =
+        cldqn_fused_create(d->cl, &net->lay, &net->cfg, net->opt.max_batch, 0, &d->fused);
+    if (st != CLDQN_OK && path == CLDQN_PATH_AUTO) {
+        /* AUTO falls back to the layered kernels, which serve every shape. */
+        d->fused = NULL;
+        cldqn_clear_error();
+        return CLDQN_OK;
+    }
+    return st;
 }
 
 static cldqn_status clnet_create(cldqn_qnet *net, const float *params)
@@ -295,7 +324,7 @@ static cldqn_status clnet_create(cldqn_qnet *net, const float *params)
     TRY(new_buffer(d, (size_t)net->opt.max_states * 4, &d->states));
     TRY(new_buffer(d, (size_t)net->opt.max_states * 4, &d->actions));
     CLDQN_CL_CHECK(clFinish(d->cl->queue));
-    return CLDQN_OK;
+    return fused_create(net);
 }
 
 /* Hand-written kernel or CLBlast for a (rows x I) * (I x O) product.
@@ -453,9 +482,27 @@ static cldqn_status upload_batch(clnet *d, const cldqn_batch *b)
     return CLDQN_OK;
 }
 
+static cldqn_status fused_update(cldqn_qnet *net, const cldqn_batch *batch, int32_t next_state,
+                                 float *loss, int32_t *next_action)
+{
+    clnet *d = net->dev;
+    float l;
+    TRY(cldqn_fused_update(d->fused, d->buf[CLDQN_BUF_PARAMS], d->buf[CLDQN_BUF_GRAD],
+                           d->buf[CLDQN_BUF_ADAM_M], d->buf[CLDQN_BUF_ADAM_V],
+                           d->buf[CLDQN_BUF_TARGET], batch, net->adam_t, next_state,
+                           loss ? &l : NULL, next_action));
+    net->adam_t += cldqn_fused_adam_steps(d->fused, batch->n);
+    if (!loss) return CLDQN_OK;
+    if (!isfinite(l))
+        return cldqn_fail(CLDQN_ERR_NUMERIC, "qnet_update: loss is %g (diverged?)", l);
+    *loss = l;
+    return CLDQN_OK;
+}
+
 static cldqn_status clnet_update(cldqn_qnet *net, const cldqn_batch *batch, float *loss)
 {
     clnet *d = net->dev;
+    if (d->fused) return fused_update(net, batch, 0, loss, NULL);
     const int B = batch->n, A = net->lay.shape.n_actions;
     const cldqn_learn_config *c = &net->cfg;
     TRY(upload_batch(d, batch));
@@ -605,6 +652,22 @@ cldqn_status cldqn_qnet_update(cldqn_qnet *net, const cldqn_batch *batch, float 
     return CLDQN_OK;
 }
 
+cldqn_status cldqn_qnet_update_act(cldqn_qnet *net, const cldqn_batch *batch, int32_t next_state,
+                                   float *loss, int32_t *next_action)
+{
+    if (!net || !next_action) return cldqn_fail(CLDQN_ERR_ARG, "qnet_update_act: NULL argument");
+    cldqn_status st = check_states(net, &next_state, 1, "qnet_update_act");
+    if (st != CLDQN_OK) return st;
+    if (net->dev && net->dev->fused) {
+        st = check_batch(net, batch);
+        if (st != CLDQN_OK) return st;
+        return fused_update(net, batch, next_state, loss, next_action);
+    }
+    st = cldqn_qnet_update(net, batch, loss);
+    if (st != CLDQN_OK) return st;
+    return cldqn_qnet_greedy(net, &next_state, 1, next_action);
+}
+
 cldqn_status cldqn_qnet_sync_target(cldqn_qnet *net)
 {
     if (!net) return cldqn_fail(CLDQN_ERR_ARG, "qnet_sync_target: NULL network");
@@ -715,4 +778,10 @@ const char *cldqn_qnet_device_name(const cldqn_qnet *net)
 {
     if (net && net->dev) return net->dev->cl->info.name;
     return "host reference";
+}
+
+const char *cldqn_qnet_path_name(const cldqn_qnet *net)
+{
+    if (!net || !net->dev) return "reference";
+    return net->dev->fused ? "fused" : "layered";
 }

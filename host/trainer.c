@@ -34,6 +34,9 @@ struct cldqn_trainer {
     cldqn_taxi env;
     cldqn_rng explore, sample;
     int in_episode; /* env holds an unfinished episode */
+    /* Greedy action of act_state under the current online weights, returned
+     * by the last update; act_state -1 when the weights changed since. */
+    int32_t act_state, act_action;
     int ep_return, ep_len;
     int returns[CLDQN_RETURN_WINDOW]; /* ring of recent episode returns */
     double loss_sum;                  /* since the last finished episode */
@@ -141,6 +144,8 @@ static cldqn_status make_qnet(cldqn_trainer *t, const float *params)
     o.device = t->cfg.device[0] ? t->cfg.device : NULL;
     o.max_batch = t->cfg.batch;
     o.max_states = CLDQN_TAXI_STATES;
+    o.path = t->cfg.path;
+    t->act_state = -1;
     return cldqn_qnet_create(&t->lay, &t->cfg.learn, &o, params, &t->net);
 }
 
@@ -213,7 +218,9 @@ cldqn_status cldqn_trainer_evaluate(cldqn_trainer *t)
     return CLDQN_OK;
 }
 
-static cldqn_status learn(cldqn_trainer *t)
+/* One update on a sampled minibatch; it also returns the greedy action for
+ * next_state, the state the agent acts in next unless the episode ends. */
+static cldqn_status learn(cldqn_trainer *t, int next_state)
 {
     const cldqn_config *c = &t->cfg;
     cldqn_status st =
@@ -229,7 +236,8 @@ static cldqn_status learn(cldqn_trainer *t)
     }
     cldqn_batch b = {c->batch, t->b_state, t->b_action, t->b_reward, t->b_next, t->b_term};
     float loss = NAN;
-    st = cldqn_qnet_update(t->net, &b, &loss);
+    t->act_state = -1;
+    st = cldqn_qnet_update_act(t->net, &b, next_state, &loss, &t->act_action);
     /* Numeric guard: the backends report a non-finite loss themselves; say
      * where it happened. Nothing is saved after this, so the last checkpoint
      * on disk stays the last good one. */
@@ -239,6 +247,7 @@ static cldqn_status learn(cldqn_trainer *t)
                           ": training stopped; the last checkpoint saved is kept",
                           (double)loss, t->stats.steps, t->stats.updates + 1);
     if (st) return st;
+    t->act_state = next_state;
     t->stats.updates++;
     t->stats.last_loss = loss;
     t->loss_sum += loss;
@@ -284,10 +293,13 @@ static cldqn_status env_step(cldqn_trainer *t, const cldqn_train_hooks *h)
     float coin = cldqn_rng_float(&t->explore);
     int a = (int)cldqn_rng_below(&t->explore, CLDQN_TAXI_ACTIONS);
     if (!(coin < eps)) {
-        int32_t s32 = s, a32;
-        st = cldqn_qnet_greedy(t->net, &s32, 1, &a32);
-        if (st) return st;
-        a = a32;
+        if (t->act_state != s) {
+            int32_t s32 = s;
+            st = cldqn_qnet_greedy(t->net, &s32, 1, &t->act_action);
+            if (st) return st;
+            t->act_state = s;
+        }
+        a = t->act_action;
     }
     cldqn_taxi_step_result r;
     st = cldqn_taxi_step(&t->env, a, &r);
@@ -311,14 +323,14 @@ static cldqn_status env_step(cldqn_trainer *t, const cldqn_train_hooks *h)
             return CLDQN_OK;
         }
         if (can_learn && t->stats.steps % c->train_every == 0) {
-            st = learn(t);
+            st = learn(t, r.next_state);
             if (st) return st;
         }
         if (r.truncated || capped) end_episode(t, h, 0);
         return CLDQN_OK;
     }
     if (can_learn && t->stats.steps % c->train_every == 0) {
-        st = learn(t);
+        st = learn(t, r.next_state);
         if (st) return st;
     }
     if (t->stats.steps % c->target_every == 0) {

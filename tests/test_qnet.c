@@ -135,6 +135,8 @@ static double max_abs_diff(const float *a, const float *b, size_t n)
 /* Runs N updates (syncing the target midway) on OpenCL and REF and compares
  * every buffer, the losses, Q-values and greedy actions. Returns the largest
  * |diff| seen, or -1 if the OpenCL net could not be made. */
+static cldqn_update_path cur_path = CLDQN_PATH_AUTO;
+
 static double compare_backends(const cldqn_net_shape *sh, cldqn_learn_config cfg, int B, int N,
                                double atol, double rtol)
 {
@@ -144,6 +146,7 @@ static double compare_backends(const cldqn_net_shape *sh, cldqn_learn_config cfg
     cldqn_qnet_options o = cldqn_qnet_default_options();
     o.max_batch = B;
     o.max_states = sh->n_states;
+    o.path = cur_path;
     cldqn_qnet *dev = NULL, *ref = NULL;
     cldqn_status st = cldqn_qnet_create(&lay, &cfg, &o, p0, &dev);
     if (st != CLDQN_OK) fprintf(stderr, "OpenCL qnet: %s\n", cldqn_last_error());
@@ -162,8 +165,16 @@ static double compare_backends(const cldqn_net_shape *sh, cldqn_learn_config cfg
         batch_store bs;
         make_batch(&bs, B, sh, &seed);
         float ld = NAN, lr = NAN;
-        CU_ASSERT_EQUAL(cldqn_qnet_update(dev, &bs.b, &ld), CLDQN_OK);
-        CU_ASSERT_EQUAL(cldqn_qnet_update(ref, &bs.b, &lr), CLDQN_OK);
+        if (it % 2) {
+            /* The update that also returns the next greedy action. */
+            int32_t next = (int32_t)(it % sh->n_states), ad = -1, ar = -2;
+            CU_ASSERT_EQUAL(cldqn_qnet_update_act(dev, &bs.b, next, &ld, &ad), CLDQN_OK);
+            CU_ASSERT_EQUAL(cldqn_qnet_update_act(ref, &bs.b, next, &lr, &ar), CLDQN_OK);
+            if (atol == 0) CU_ASSERT_EQUAL(ad, ar);
+        } else {
+            CU_ASSERT_EQUAL(cldqn_qnet_update(dev, &bs.b, &ld), CLDQN_OK);
+            CU_ASSERT_EQUAL(cldqn_qnet_update(ref, &bs.b, &lr), CLDQN_OK);
+        }
         ASSERT_CLOSE(&ld, &lr, 1, atol, rtol);
         if (fabsf(ld - lr) > worst) worst = fabsf(ld - lr);
         if (it == N / 2) {
@@ -220,8 +231,14 @@ static void run_case(const char *label, cldqn_net_shape sh, cldqn_learn_config c
         B = B < 3 ? B : 3;
         N = 1;
     }
-    double w = compare_backends(&sh, c, B, N, atol_dev, rtol_dev);
-    printf("\n    %s: max |OpenCL - REF| over all buffers = %.3g ", label, w);
+    static const cldqn_update_path paths[] = {CLDQN_PATH_LAYERED, CLDQN_PATH_FUSED};
+    static const char *const names[] = {"layered", "fused"};
+    for (int p = 0; p < 2; p++) {
+        cur_path = paths[p];
+        double w = compare_backends(&sh, c, B, N, atol_dev, rtol_dev);
+        printf("\n    %s, %s: max |OpenCL - REF| over all buffers = %.3g ", label, names[p], w);
+    }
+    cur_path = CLDQN_PATH_AUTO;
 }
 
 static void test_mean_mse(void)
@@ -268,8 +285,10 @@ static void test_clblast_path(void)
     if (small) return; /* CLBlast's own kernels are not what oclgrind-check is for */
     /* Small sizes: CLBlast compiles per size on the first call. */
     setenv("CLDQN_GEMM", "clblast", 1);
+    cur_path = CLDQN_PATH_LAYERED; /* the fused path never calls CLBlast */
     cldqn_net_shape sh = {.n_states = 20, .n_actions = 6, .embed = 10, .hidden = 16, .layers = 1};
     double w = compare_backends(&sh, base_config(), 8, 5, CLBLAST_ATOL, CLBLAST_RTOL);
+    cur_path = CLDQN_PATH_AUTO;
     printf("\n    CLBlast GEMM path: max |OpenCL - REF| = %.3g ", w);
     unsetenv("CLDQN_GEMM");
 }

@@ -47,6 +47,7 @@ typedef struct {
     char metrics[CLDQN_CONFIG_PATH_MAX];
     char device[256];
     cldqn_backend backend;
+    cldqn_update_path path; /* OpenCL update path */
     int quiet;
 } cldqn_config;
 

@@ -15,6 +15,12 @@
 
 typedef enum { CLDQN_BACKEND_OPENCL, CLDQN_BACKEND_REF } cldqn_backend;
 
+/* How the OpenCL backend runs an update: the whole update in one launch of
+ * one work-group (kernels/fused.cl), or a chain of per-operation kernels
+ * (kernels/{embed,dense,td,optim}.cl, CLBlast GEMM for wide layers). AUTO
+ * takes the fused path for the sizes where it was measured to be faster. */
+typedef enum { CLDQN_PATH_AUTO, CLDQN_PATH_FUSED, CLDQN_PATH_LAYERED } cldqn_update_path;
+
 typedef struct {
     cldqn_backend backend;
     const char
@@ -22,6 +28,7 @@ typedef struct {
     int max_batch;  /* largest minibatch update will see (>= 1) */
     int max_states; /* largest number of states q_values/greedy will see (>= 1) */
     int profile;    /* enable OpenCL profiling events */
+    cldqn_update_path path;
 } cldqn_qnet_options;
 
 cldqn_qnet_options cldqn_qnet_default_options(void);
@@ -38,6 +45,12 @@ void cldqn_qnet_free(cldqn_qnet *net);
 /* One training update on a minibatch (see cldqn_update_mode). *loss receives
  * the mean loss (may be NULL). */
 cldqn_status cldqn_qnet_update(cldqn_qnet *net, const cldqn_batch *batch, float *loss);
+
+/* cldqn_qnet_update, then the greedy action of the updated online network for
+ * next_state (0 <= next_state < S) into *next_action. On the fused path both
+ * come from one launch and one small read-back. */
+cldqn_status cldqn_qnet_update_act(cldqn_qnet *net, const cldqn_batch *batch, int32_t next_state,
+                                   float *loss, int32_t *next_action);
 
 /* target <- params. */
 cldqn_status cldqn_qnet_sync_target(cldqn_qnet *net);
@@ -67,5 +80,7 @@ void cldqn_qnet_set_adam_step(cldqn_qnet *net, int t);
 const cldqn_layout *cldqn_qnet_layout(const cldqn_qnet *net);
 /* Human-readable device ("host reference" for the reference backend). */
 const char *cldqn_qnet_device_name(const cldqn_qnet *net);
+/* "fused", "layered" or "reference": what runs an update. */
+const char *cldqn_qnet_path_name(const cldqn_qnet *net);
 
 #endif

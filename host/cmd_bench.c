@@ -35,18 +35,20 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: cldqn bench [--json] [--device D] [--seconds S] [--profile TRACE.json]\n"
-            "                   [--quick]\n\n"
-            "Measures on one OpenCL device: empty-kernel launch latency, updates/s of the\n"
-            "seed network (500x10, 50, 50, 6) at batch 32 (minibatch-mean MSE, loss read\n"
-            "back) through the Q-network API and directly through the fused kernel, larger\n"
-            "batches and hidden sizes, the per-sample (seed) mode, greedy-action latency\n"
-            "and env steps/s of the default preset's training loop (%d steps from %d past\n"
-            "learning-starts, or 5*S seconds). S (default 1) is the time per row; each row\n"
-            "takes the best and median of %d repeats after a warm-up. --quick: seed\n"
-            "network rows only. --profile: Chrome trace of every timed call and kernel.\n",
-            ENV_STEPS, ENV_WARM, REPEATS);
+    fprintf(
+        f,
+        "usage: cldqn bench [--json] [--device D] [--seconds S] [--profile TRACE.json]\n"
+        "                   [--quick]\n\n"
+        "Measures on one OpenCL device: empty-kernel launch latency, updates/s of the\n"
+        "seed network (500x10, 50, 50, 6) at batch 32 (minibatch-mean MSE, loss read\n"
+        "back, and the next action) through the Q-network API (its own path choice and\n"
+        "forced layered) and directly through the fused kernel, larger batches and\n"
+        "hidden sizes, the per-sample (seed) mode, greedy-action latency\n"
+        "and env steps/s of the default preset's training loop (%d steps from %d past\n"
+        "learning-starts, or 5*S seconds). S (default 1) is the time per row; each row\n"
+        "takes the best and median of %d repeats after a warm-up. --quick: seed\n"
+        "network mean-update rows only. --profile: Chrome trace of every timed call and kernel.\n",
+        ENV_STEPS, ENV_WARM, REPEATS);
 }
 
 typedef struct {
@@ -219,7 +221,7 @@ static cldqn_status batches_init(batches *bs, int n, const cldqn_net_shape *sh)
 /* ---- update rows --------------------------------------------------------- */
 
 typedef struct {
-    const char *path; /* "qnet" or "fused" */
+    const char *path; /* "qnet" (its own choice), "layered" (qnet forced) or "fused" (direct) */
     cldqn_update_mode mode;
     int batch, hidden;
     int ok;
@@ -232,12 +234,16 @@ typedef struct {
     batches bs;
     int next;
     float loss;
+    int32_t action;
 } qnet_ctx;
 
+/* The trainer's call: update, loss and the next greedy action (one launch
+ * and one read-back on the fused path). */
 static cldqn_status qnet_call(void *p)
 {
     qnet_ctx *q = p;
-    cldqn_status st = cldqn_qnet_update(q->net, &q->bs.b[q->next], &q->loss);
+    const cldqn_batch *b = &q->bs.b[q->next];
+    cldqn_status st = cldqn_qnet_update_act(q->net, b, b->next_state[0], &q->loss, &q->action);
     q->next = (q->next + 1) % N_BATCHES;
     return st;
 }
@@ -331,8 +337,9 @@ static cldqn_status fused_ctx_init(cldqn_cl *cl, const cldqn_net_shape *sh, cldq
     return st;
 }
 
-static cldqn_status qnet_ctx_init(const char *device, const cldqn_net_shape *sh,
-                                  cldqn_update_mode mode, int batch, qnet_ctx *q)
+static cldqn_status qnet_ctx_init(const char *device, cldqn_update_path path,
+                                  const cldqn_net_shape *sh, cldqn_update_mode mode, int batch,
+                                  qnet_ctx *q)
 {
     memset(q, 0, sizeof *q);
     cldqn_learn_config lc;
@@ -346,6 +353,7 @@ static cldqn_status qnet_ctx_init(const char *device, const cldqn_net_shape *sh,
         o.device = device;
         o.max_batch = batch;
         o.max_states = 1;
+        o.path = path;
         st = cldqn_qnet_create(&lay, &lc, &o, params, &q->net);
     }
     free(params);
@@ -377,7 +385,9 @@ static void run_row(row *r, cldqn_cl *cl, const char *device, double seconds, tr
         }
     } else {
         qnet_ctx q;
-        st = qnet_ctx_init(device, &sh, r->mode, r->batch, &q);
+        st =
+            qnet_ctx_init(device, strcmp(r->path, "layered") ? CLDQN_PATH_AUTO : CLDQN_PATH_LAYERED,
+                          &sh, r->mode, r->batch, &q);
         if (!st) {
             st = measure(qnet_call, &q, seconds, tr, name, &r->t);
             qnet_ctx_free(&q);
@@ -680,7 +690,7 @@ int cldqn_cmd_bench(int argc, char **argv)
     if (!st) {
         qnet_ctx q;
         cldqn_net_shape sh = cldqn_net_default_shape();
-        st = qnet_ctx_init(device, &sh, CLDQN_UPDATE_MEAN, 1, &q);
+        st = qnet_ctx_init(device, CLDQN_PATH_AUTO, &sh, CLDQN_UPDATE_MEAN, 1, &q);
         if (!st) {
             st = measure(greedy_call, &q, seconds, &tr, "qnet greedy 1 state", &act);
             qnet_ctx_free(&q);
@@ -696,20 +706,27 @@ int cldqn_cmd_bench(int argc, char **argv)
     row rows[] = {
         {.path = "qnet", .mode = CLDQN_UPDATE_MEAN, .batch = 32, .hidden = 50},
         {.path = "fused", .mode = CLDQN_UPDATE_MEAN, .batch = 32, .hidden = 50},
+        {.path = "layered", .mode = CLDQN_UPDATE_MEAN, .batch = 32, .hidden = 50},
         {.path = "qnet", .mode = CLDQN_UPDATE_PER_SAMPLE, .batch = 32, .hidden = 50},
         {.path = "fused", .mode = CLDQN_UPDATE_PER_SAMPLE, .batch = 32, .hidden = 50},
+        {.path = "layered", .mode = CLDQN_UPDATE_PER_SAMPLE, .batch = 32, .hidden = 50},
         {.path = "qnet", .mode = CLDQN_UPDATE_MEAN, .batch = 128, .hidden = 50},
         {.path = "fused", .mode = CLDQN_UPDATE_MEAN, .batch = 128, .hidden = 50},
+        {.path = "layered", .mode = CLDQN_UPDATE_MEAN, .batch = 128, .hidden = 50},
         {.path = "qnet", .mode = CLDQN_UPDATE_MEAN, .batch = 512, .hidden = 50},
         {.path = "fused", .mode = CLDQN_UPDATE_MEAN, .batch = 512, .hidden = 50},
+        {.path = "layered", .mode = CLDQN_UPDATE_MEAN, .batch = 512, .hidden = 50},
         {.path = "qnet", .mode = CLDQN_UPDATE_MEAN, .batch = 32, .hidden = 128},
         {.path = "fused", .mode = CLDQN_UPDATE_MEAN, .batch = 32, .hidden = 128},
+        {.path = "layered", .mode = CLDQN_UPDATE_MEAN, .batch = 32, .hidden = 128},
         {.path = "qnet", .mode = CLDQN_UPDATE_MEAN, .batch = 32, .hidden = 256},
         {.path = "fused", .mode = CLDQN_UPDATE_MEAN, .batch = 32, .hidden = 256},
+        {.path = "layered", .mode = CLDQN_UPDATE_MEAN, .batch = 32, .hidden = 256},
         {.path = "qnet", .mode = CLDQN_UPDATE_MEAN, .batch = 32, .hidden = 512},
         {.path = "fused", .mode = CLDQN_UPDATE_MEAN, .batch = 32, .hidden = 512},
+        {.path = "layered", .mode = CLDQN_UPDATE_MEAN, .batch = 32, .hidden = 512},
     };
-    int n_rows = quick ? 2 : (int)(sizeof rows / sizeof rows[0]);
+    int n_rows = quick ? 3 : (int)(sizeof rows / sizeof rows[0]);
     for (int i = 0; i < n_rows; i++) run_row(&rows[i], cl, device, seconds, &tr);
     if (!rows[0].ok) {
         fprintf(stderr, "cldqn: bench: seed network update: %s\n", rows[0].error);

@@ -24,8 +24,8 @@
 #include "clrt.h"
 #include "fused.h"
 
-enum { PROG_EMBED, PROG_DENSE, PROG_TD, PROG_OPTIM, N_PROGS };
-static const char *const prog_names[N_PROGS] = {"embed", "dense", "td", "optim"};
+enum { PROG_EMBED, PROG_DENSE, PROG_TD, PROG_OPTIM, PROG_ACT, N_PROGS };
+static const char *const prog_names[N_PROGS] = {"embed", "dense", "td", "optim", "act"};
 
 enum {
     K_EMBED_FWD,
@@ -40,18 +40,26 @@ enum {
     K_ARGMAX,
     K_CLIP,
     K_ADAM,
+    K_QACT,
     N_KERNELS
 };
 static const struct {
     int prog;
     const char *name;
 } kernel_defs[N_KERNELS] = {
-    {PROG_EMBED, "embed_forward"},  {PROG_EMBED, "embed_backward"},
-    {PROG_DENSE, "dense_forward"},  {PROG_DENSE, "dense_backward"},
-    {PROG_DENSE, "bias_act"},       {PROG_DENSE, "relu_mask_db"},
-    {PROG_TD, "td_target"},         {PROG_TD, "td_loss"},
-    {PROG_TD, "keras_sample_loss"}, {PROG_TD, "argmax"},
-    {PROG_OPTIM, "clip_grad_norm"}, {PROG_OPTIM, "adam"},
+    {PROG_EMBED, "embed_forward"},
+    {PROG_EMBED, "embed_backward"},
+    {PROG_DENSE, "dense_forward"},
+    {PROG_DENSE, "dense_backward"},
+    {PROG_DENSE, "bias_act"},
+    {PROG_DENSE, "relu_mask_db"},
+    {PROG_TD, "td_target"},
+    {PROG_TD, "td_loss"},
+    {PROG_TD, "keras_sample_loss"},
+    {PROG_TD, "argmax"},
+    {PROG_OPTIM, "clip_grad_norm"},
+    {PROG_OPTIM, "adam"},
+    {PROG_ACT, "q_act"},
 };
 
 /* Regions of the packed minibatch, in upload order. */
@@ -561,14 +569,27 @@ static cldqn_status clnet_update(cldqn_qnet *net, const cldqn_batch *batch, floa
     return CLDQN_OK;
 }
 
-/* Q-values of n states into acts[L+1] on the device. */
-static cldqn_status clnet_q(cldqn_qnet *net, const int32_t *states, int n)
+/* Q-values of n states into acts[L+1] on the device. Where the activations
+ * of one state fit in local memory, one q_act launch (one work-group per
+ * state) does it and also leaves the greedy actions in d->actions
+ * (*have_actions = 1); otherwise the layered forward kernels run. */
+static cldqn_status clnet_q(cldqn_qnet *net, const int32_t *states, int n, int *have_actions)
 {
     clnet *d = net->dev;
-    CLDQN_CL_CHECK(clEnqueueWriteBuffer(d->cl->queue, d->states, CL_TRUE, 0, (size_t)n * 4, states,
+    const cldqn_net_shape *s = &net->lay.shape;
+    cl_mem q = d->acts[s->layers + 1];
+    /* Not blocking: every caller ends with a blocking read on this in-order
+     * queue before `states` can go away. */
+    CLDQN_CL_CHECK(clEnqueueWriteBuffer(d->cl->queue, d->states, CL_FALSE, 0, (size_t)n * 4, states,
                                         0, NULL, NULL));
-    return forward(net, d->buf[CLDQN_BUF_PARAMS], d->states, 0, n,
-                   d->acts[net->lay.shape.layers + 1]);
+    size_t local = (size_t)max_width(s) * sizeof(float);
+    *have_actions = 2 * local <= d->cl->info.local_mem;
+    if (!*have_actions) return forward(net, d->buf[CLDQN_BUF_PARAMS], d->states, 0, n, q);
+    TRY(SET_ARGS(d, K_QACT, A_MEM(d->buf[CLDQN_BUF_PARAMS]), A_MEM(d->states), A_INT(s->embed),
+                 A_INT(s->hidden), A_INT(s->layers), A_INT(s->n_actions),
+                 A_UINT(net->lay.t[1].offset), A_MEM(q), A_MEM(d->actions), {local, NULL},
+                 {local, NULL}));
+    return cldqn_cl_launch(d->cl, d->k[K_QACT], (size_t)n * d->wg[K_QACT], d->wg[K_QACT]);
 }
 
 /* ---- public API --------------------------------------------------------- */
@@ -698,7 +719,8 @@ cldqn_status cldqn_qnet_q_values(cldqn_qnet *net, const int32_t *states, int n, 
     TRY(check_query(net, states, n, q, "qnet_q_values"));
     const int A = net->lay.shape.n_actions;
     if (net->dev) {
-        TRY(clnet_q(net, states, n));
+        int have_actions;
+        TRY(clnet_q(net, states, n, &have_actions));
         CLDQN_CL_CHECK(clEnqueueReadBuffer(net->dev->cl->queue,
                                            net->dev->acts[net->lay.shape.layers + 1], CL_TRUE, 0,
                                            (size_t)n * A * sizeof(float), q, 0, NULL, NULL));
@@ -714,10 +736,13 @@ cldqn_status cldqn_qnet_greedy(cldqn_qnet *net, const int32_t *states, int n, in
     const int A = net->lay.shape.n_actions;
     if (net->dev) {
         clnet *d = net->dev;
-        TRY(clnet_q(net, states, n));
-        TRY(SET_ARGS(d, K_ARGMAX, A_MEM(d->acts[net->lay.shape.layers + 1]), A_INT(n), A_INT(A),
-                     A_MEM(d->actions)));
-        TRY(cldqn_cl_launch(d->cl, d->k[K_ARGMAX], (size_t)n, d->wg[K_ARGMAX]));
+        int have_actions;
+        TRY(clnet_q(net, states, n, &have_actions));
+        if (!have_actions) {
+            TRY(SET_ARGS(d, K_ARGMAX, A_MEM(d->acts[net->lay.shape.layers + 1]), A_INT(n), A_INT(A),
+                         A_MEM(d->actions)));
+            TRY(cldqn_cl_launch(d->cl, d->k[K_ARGMAX], (size_t)n, d->wg[K_ARGMAX]));
+        }
         CLDQN_CL_CHECK(clEnqueueReadBuffer(d->cl->queue, d->actions, CL_TRUE, 0, (size_t)n * 4,
                                            actions, 0, NULL, NULL));
         return CLDQN_OK;

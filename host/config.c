@@ -206,9 +206,13 @@ static int parse_bool(const char *v, int *out)
 
 static cldqn_status range_error(const char *origin, const char *value, const key_def *k)
 {
-    if (k->hi >= BIG)
+    if (k->hi >= BIG) {
+        if (strtod(value, NULL) > k->hi)
+            return cldqn_fail(CLDQN_ERR_ARG, "%s: %s is too large (at most %g)", origin, value,
+                              k->hi);
         return cldqn_fail(CLDQN_ERR_ARG, "%s: %s is not %s %g", origin, value,
                           k->lo_open ? ">" : ">=", k->lo);
+    }
     return cldqn_fail(CLDQN_ERR_ARG, "%s: %s is not in %c%g, %g%c", origin, value,
                       k->lo_open ? '(' : '[', k->lo, k->hi, k->hi_open ? ')' : ']');
 }

@@ -85,16 +85,27 @@ static cldqn_status check_layout(const cldqn_layout *lay)
     return CLDQN_OK;
 }
 
-static cldqn_status build(cldqn_fused *f)
+void cldqn_fused_build_options(const cldqn_layout *lay, const cldqn_learn_config *cfg,
+                               int max_batch, char *buf, size_t size)
 {
-    const cldqn_net_shape *s = &f->lay.shape;
-    char opts[512];
-    snprintf(opts, sizeof opts,
+    const cldqn_net_shape *s = &lay->shape;
+    snprintf(buf, size,
              "-DFU_S=%d -DFU_E=%d -DFU_H=%d -DFU_L=%d -DFU_A=%d -DFU_BP=%d -DFU_MODE=%d "
              "-DFU_LOSS=%d -DFU_ADAM=%d -DFU_CLIP=%d",
-             s->n_states, s->embed, s->hidden, s->layers, s->n_actions, f->bp,
-             f->cfg.mode == CLDQN_UPDATE_PER_SAMPLE, f->cfg.loss == CLDQN_LOSS_HUBER,
-             f->cfg.adam == CLDQN_ADAM_KERAS, f->cfg.max_grad_norm > 0.0f);
+             s->n_states, s->embed, s->hidden, s->layers, s->n_actions, round_up(max_batch, 16),
+             cfg->mode == CLDQN_UPDATE_PER_SAMPLE, cfg->loss == CLDQN_LOSS_HUBER,
+             cfg->adam == CLDQN_ADAM_KERAS, cfg->max_grad_norm > 0.0f);
+}
+
+size_t cldqn_fused_scratch_floats(const cldqn_net_shape *s, int max_batch)
+{
+    return scratch_floats(s, round_up(max_batch, 16));
+}
+
+static cldqn_status build(cldqn_fused *f)
+{
+    char opts[512];
+    cldqn_fused_build_options(&f->lay, &f->cfg, f->max_batch, opts, sizeof opts);
     cldqn_status st = cldqn_cl_build_program(f->cl, "fused", opts, &f->prog);
     if (st == CLDQN_OK) st = cldqn_cl_create_kernel(f->prog, "fused_update", &f->kern);
     return st;
@@ -111,6 +122,12 @@ static cldqn_status check_config(const cldqn_learn_config *c)
     if (!(c->max_grad_norm >= 0.0f))
         return cldqn_fail(CLDQN_ERR_ARG, "fused: max grad norm %g must be >= 0", c->max_grad_norm);
     return CLDQN_OK;
+}
+
+cldqn_status cldqn_fused_check(const cldqn_layout *lay, const cldqn_learn_config *cfg)
+{
+    cldqn_status st = check_layout(lay);
+    return st == CLDQN_OK ? check_config(cfg) : st;
 }
 
 static cldqn_status create(cldqn_fused *f, size_t wg_cap)
@@ -226,7 +243,7 @@ static int32_t float_bits(float x)
 /* Adam's per-step scalars for step t, computed exactly as ref_adam does
  * (double, rounded to float once): TORCH (-lr/bc1, sqrt(bc2)); KERAS
  * (lr sqrt(bc2)/bc1, unused). */
-static void adam_scalars(const cldqn_learn_config *c, int t, float *s0, float *s1)
+void cldqn_fused_adam_scalars(const cldqn_learn_config *c, int t, float *s0, float *s1)
 {
     const double bc1 = 1.0 - pow((double)c->beta1, (double)t);
     const double bc2 = 1.0 - pow((double)c->beta2, (double)t);
@@ -277,7 +294,7 @@ cldqn_status cldqn_fused_update(cldqn_fused *f, cl_mem params, cl_mem grad, cl_m
     const int steps = cldqn_fused_adam_steps(f, n);
     float *sc = (float *)(in + 5 * bp + 4);
     for (int k = 0; k < steps; k++)
-        adam_scalars(&f->cfg, adam_t + 1 + k, &sc[2 * k], &sc[2 * k + 1]);
+        cldqn_fused_adam_scalars(&f->cfg, adam_t + 1 + k, &sc[2 * k], &sc[2 * k + 1]);
 
     cl_mem bufs[5] = {params, grad, m, v, target};
     for (int k = 0; k < 5; k++)

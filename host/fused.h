@@ -52,4 +52,16 @@ int cldqn_fused_adam_steps(const cldqn_fused *f, int n);
 /* Work-group size the kernel is launched with. */
 size_t cldqn_fused_wg(const cldqn_fused *f);
 
+/* Pieces shared with the population update (host/population.c, kernel
+ * fused_update_pop in the same program): the -D options of the program for
+ * this layout, configuration and largest batch; the scratch floats one
+ * network needs; the layout/configuration checks of cldqn_fused_create; and
+ * Adam's per-step scalars for step t (TORCH: -lr/bc1, sqrt(bc2); KERAS:
+ * lr sqrt(bc2)/bc1, 1), computed as ref_adam does. */
+void cldqn_fused_build_options(const cldqn_layout *lay, const cldqn_learn_config *cfg,
+                               int max_batch, char *buf, size_t size);
+size_t cldqn_fused_scratch_floats(const cldqn_net_shape *s, int max_batch);
+cldqn_status cldqn_fused_check(const cldqn_layout *lay, const cldqn_learn_config *cfg);
+void cldqn_fused_adam_scalars(const cldqn_learn_config *c, int t, float *s0, float *s1);
+
 #endif

@@ -547,14 +547,14 @@ float fu_td_target(const __global float *qnT, int ld, int b, float r, float term
     return r + gamma * (1.0f - term) * mx;
 }
 
-/* params/grad/m/v/target: flat arrays (FU_NPARAM); in: packed batch (see
+/* The whole update of one network by the calling work-group.
+ * params/grad/m/v/target: flat arrays (FU_NPARAM); in: packed batch (see
  * FU_IN_*); ws: scratch (FU_SCRATCH floats); out[0]: loss (float bits),
  * out[1]: greedy action for in[FU_IN_G]. B in [1, FU_BP]. */
-__kernel void fused_update(__global float *params, __global float *grad, __global float *m,
-                           __global float *v, const __global float *target,
-                           const __global int *in, __global float *ws, __global int *out, int B,
-                           float gamma, float b1, float b2, float eps, float omb1, float omb2,
-                           float huber_delta, float max_norm)
+void fu_update(__global float *params, __global float *grad, __global float *m, __global float *v,
+               const __global float *target, const __global int *in, __global float *ws,
+               __global int *out, int B, float gamma, float b1, float b2, float eps, float omb1,
+               float omb2, float huber_delta, float max_norm)
 {
     const int lid = get_local_id(0), wg = get_local_size(0);
     const int ld = (B + 15) / 16 * 16;
@@ -707,4 +707,40 @@ __kernel void fused_update(__global float *params, __global float *grad, __globa
     }
 #endif
     fu_greedy(params, in + FU_IN_G, ws, out, lid, wg);
+}
+
+/* One network: the launch is one work-group. */
+__kernel void fused_update(__global float *params, __global float *grad, __global float *m,
+                           __global float *v, const __global float *target,
+                           const __global int *in, __global float *ws, __global int *out, int B,
+                           float gamma, float b1, float b2, float eps, float omb1, float omb2,
+                           float huber_delta, float max_norm)
+{
+    fu_update(params, grad, m, v, target, in, ws, out, B, gamma, b1, b2, eps, omb1, omb2,
+              huber_delta, max_norm);
+}
+
+/* A population (host/population.c): work-group g updates network
+ * n = agents[g] (only the networks that learn on this step are listed), whose
+ * five arrays start at n * FU_NPARAM, packed input at n * FU_IN_STRIDE,
+ * scratch at n * FU_SCRATCH and output at 2n. Per network the input also
+ * carries gamma (float bits, FU_IN_GAMMA); the learning rate travels inside
+ * the per-step Adam scalars already. Each group computes exactly what
+ * fused_update computes for that network alone. Idle networks are left out
+ * of the launch rather than skipped by a branch: PoCL 3 lost the loss store
+ * of fu_update when the call sat under a (uniform) condition. */
+#define FU_IN_GAMMA  (FU_IN_G + 1)
+#define FU_IN_STRIDE (FU_IN_ADAM + 2 * FU_BP)
+__kernel void fused_update_pop(__global float *params, __global float *grad, __global float *m,
+                               __global float *v, const __global float *target,
+                               const __global int *in, __global float *ws, __global int *out,
+                               int B, float b1, float b2, float eps, float omb1, float omb2,
+                               float huber_delta, float max_norm, const __global int *agents)
+{
+    const size_t n = (size_t)agents[get_group_id(0)];
+    const __global int *gin = in + n * FU_IN_STRIDE;
+    const size_t po = n * FU_NPARAM;
+    fu_update(params + po, grad + po, m + po, v + po, target + po, gin, ws + n * FU_SCRATCH,
+              out + 2 * n, B, as_float(gin[FU_IN_GAMMA]), b1, b2, eps, omb1, omb2, huber_delta,
+              max_norm);
 }

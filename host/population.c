@@ -1,0 +1,696 @@
+/* population.c - K agents, one fused launch per training step (population.h).
+ *
+ * The per-agent loop is the one of host/trainer.c (env_step, learn,
+ * sync_target, end_episode, the eval schedule), split in three phases per
+ * step so that the updates of all agents go into one launch of
+ * fused_update_pop: (A) every running agent acts, steps its Taxi and stores
+ * the transition, and the learners sample their minibatch into their slot of
+ * the packed input; (B) two writes (learner list, packed inputs), one launch
+ * of one work-group per learner, one read of the K (loss, next action) pairs; (C) target syncs (a device copy of the
+ * agent's slice), episode ends and evaluations. Agents never share data, so
+ * interleaving them changes nothing within any one agent.
+ *
+ * Device buffers hold the K agents' slices back to back: params, grad, Adam
+ * m and v, target (K, total); packed input (K, stride ints); scratch (K,
+ * fused scratch floats); output (K, 2). A greedy action that the last launch
+ * did not provide (episode start, before the first update) comes from
+ * ref_q_forward on a host copy of the agent's weights, re-read only after
+ * the weights changed; act.cl and fused.cl are bit-equal to it. */
+#define _GNU_SOURCE
+#include "cldqn/population.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clrt.h"
+#include "fused.h"
+
+#include "cldqn/checkpoint.h"
+#include "cldqn/ref.h"
+#include "cldqn/replay.h"
+#include "cldqn/rng.h"
+
+/* fused.cl's FU_IN_* offsets for one agent's packed input. */
+#define IN_G(bp)      (5 * (bp))
+#define IN_GAMMA(bp)  (5 * (bp) + 1)
+#define IN_ADAM(bp)   (5 * (bp) + 4)
+#define IN_STRIDE(bp) (7 * (bp) + 4)
+
+#define EVAL_MAX_STEPS 200 /* as trainer.c */
+#define FUSED_WG_CPU   16  /* as fused.c's defaults */
+#define FUSED_WG_GPU   256
+
+typedef struct {
+    cldqn_config cfg;
+    cldqn_replay *rb;
+    cldqn_taxi env;
+    cldqn_rng explore, sample;
+    int in_episode, ep_return, ep_len;
+    int32_t act_state, act_action;
+    int returns[CLDQN_RETURN_WINDOW];
+    double loss_sum;
+    int64_t loss_count;
+    cldqn_train_stats stats;
+    int adam_t;
+    int done;     /* limits reached: no more steps */
+    int learning; /* in this step's launch */
+    int end_after, end_term;
+    float *host;    /* (total) host copy of the online weights */
+    int host_valid; /* host equals the device slice */
+} agent;
+
+struct cldqn_population {
+    int k, bp;
+    size_t stride, nws;
+    cldqn_layout lay;
+    cldqn_cl *cl;
+    cl_program prog;
+    cl_kernel kern;
+    size_t wg;
+    cl_mem buf[5]; /* cldqn_qnet_buffer order: params, target, grad, m, v */
+    cl_mem in, ws, out, list;
+    int32_t *stage, *res, *learners; /* learners: (K) agents in this launch */
+    uint32_t *idx;
+    agent *a;
+    double elapsed;
+    int64_t launches;
+};
+
+#define CL_TRY(call) CLDQN_CL_CHECK(call)
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int32_t float_bits(float x)
+{
+    int32_t i;
+    memcpy(&i, &x, sizeof i);
+    return i;
+}
+
+/* ---- configurations ------------------------------------------------------ */
+
+static int sweep_key_ok(const char *key)
+{
+    return !strcmp(key, "lr") || !strcmp(key, "gamma") || !strcmp(key, "seed");
+}
+
+cldqn_status cldqn_population_configs(const cldqn_config *base, int k, const char *const *sweep,
+                                      int n_sweep, cldqn_config **out, int *k_out)
+{
+    *out = NULL;
+    *k_out = 0;
+    enum { MAXV = 64 };
+    int nval[16];
+    const char *vals[16][MAXV];
+    size_t vlen[16][MAXV];
+    char keys[16][32];
+    if (n_sweep > 16) return cldqn_fail(CLDQN_ERR_ARG, "--sweep: at most 16 settings");
+    long combos = 1;
+    for (int j = 0; j < n_sweep; j++) {
+        const char *eq = strchr(sweep[j], '=');
+        size_t kl = eq ? (size_t)(eq - sweep[j]) : 0;
+        if (!eq || kl == 0 || kl >= sizeof keys[j] || !eq[1])
+            return cldqn_fail(CLDQN_ERR_ARG, "--sweep: '%s' is not KEY=V1,V2,...", sweep[j]);
+        memcpy(keys[j], sweep[j], kl);
+        keys[j][kl] = 0;
+        for (char *c = keys[j]; *c; c++)
+            if (*c == '_') *c = '-';
+        if (!sweep_key_ok(keys[j]))
+            return cldqn_fail(CLDQN_ERR_ARG,
+                              "--sweep: '%s' cannot differ between agents (only lr, gamma, seed)",
+                              keys[j]);
+        nval[j] = 0;
+        for (const char *p = eq + 1;;) {
+            size_t n = strcspn(p, ",");
+            if (n == 0 || nval[j] == MAXV)
+                return cldqn_fail(CLDQN_ERR_ARG, "--sweep: bad value list in '%s'", sweep[j]);
+            vals[j][nval[j]] = p;
+            vlen[j][nval[j]++] = n;
+            if (!p[n]) break;
+            p += n + 1;
+        }
+        combos *= nval[j];
+        if (combos > 1 << 16) return cldqn_fail(CLDQN_ERR_ARG, "--sweep: too many combinations");
+    }
+    if (k <= 0) k = (int)combos;
+    if (k > 4096) return cldqn_fail(CLDQN_ERR_ARG, "--population %d: at most 4096 agents", k);
+    cldqn_config *c = malloc((size_t)k * sizeof *c);
+    if (!c) return cldqn_fail(CLDQN_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < k; i++) {
+        c[i] = *base;
+        c[i].seed = base->seed + (uint64_t)i;
+        long r = i % combos;
+        for (int j = n_sweep - 1; j >= 0; j--) { /* the last item varies fastest */
+            int v = (int)(r % nval[j]);
+            r /= nval[j];
+            char text[64], origin[48];
+            snprintf(text, sizeof text, "%.*s", (int)vlen[j][v], vals[j][v]);
+            snprintf(origin, sizeof origin, "--sweep %s", keys[j]);
+            cldqn_status st = cldqn_config_set(&c[i], keys[j], text, origin);
+            if (st) {
+                free(c);
+                return st;
+            }
+        }
+    }
+    *out = c;
+    *k_out = k;
+    return CLDQN_OK;
+}
+
+/* Agents may differ in seed, lr and gamma only. */
+static cldqn_status check_compatible(const cldqn_config *cfgs, int k)
+{
+    static char a[8192], b[8192];
+    cldqn_config x = cfgs[0];
+    cldqn_config_to_json(&x, a, sizeof a);
+    for (int i = 1; i < k; i++) {
+        cldqn_config y = cfgs[i];
+        y.seed = x.seed;
+        y.learn.lr = x.learn.lr;
+        y.learn.gamma = x.learn.gamma;
+        cldqn_config_to_json(&y, b, sizeof b);
+        if (strcmp(a, b) || strcmp(y.device, x.device) || y.backend != x.backend)
+            return cldqn_fail(CLDQN_ERR_ARG,
+                              "population: agent %d differs from agent 0 in more than seed, lr "
+                              "and gamma",
+                              i);
+    }
+    if (x.backend != CLDQN_BACKEND_OPENCL)
+        return cldqn_fail(CLDQN_ERR_ARG, "population: needs the OpenCL backend");
+    if (x.path == CLDQN_PATH_LAYERED)
+        return cldqn_fail(CLDQN_ERR_ARG, "population: runs on the fused path only");
+    return CLDQN_OK;
+}
+
+/* ---- create / free ------------------------------------------------------- */
+
+void cldqn_population_free(cldqn_population *p)
+{
+    if (!p) return;
+    if (p->a)
+        for (int i = 0; i < p->k; i++) {
+            cldqn_replay_free(p->a[i].rb);
+            free(p->a[i].host);
+        }
+    free(p->a);
+    for (int j = 0; j < 5; j++)
+        if (p->buf[j]) clReleaseMemObject(p->buf[j]);
+    if (p->in) clReleaseMemObject(p->in);
+    if (p->ws) clReleaseMemObject(p->ws);
+    if (p->out) clReleaseMemObject(p->out);
+    if (p->list) clReleaseMemObject(p->list);
+    if (p->kern) clReleaseKernel(p->kern);
+    if (p->prog) clReleaseProgram(p->prog);
+    cldqn_cl_free(p->cl);
+    free(p->stage);
+    free(p->res);
+    free(p->learners);
+    free(p->idx);
+    free(p);
+}
+
+static cldqn_status make_buffer(cldqn_population *p, size_t bytes, const void *init, cl_mem *out)
+{
+    cl_int err;
+    *out = clCreateBuffer(p->cl->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (err != CL_SUCCESS) return cldqn_cl_check(err, "clCreateBuffer", __FILE__, __LINE__);
+    /* A host write, not a fill: Oclgrind does not count a fill as initialising. */
+    CL_TRY(clEnqueueWriteBuffer(p->cl->queue, *out, CL_TRUE, 0, bytes, init, 0, NULL, NULL));
+    return CLDQN_OK;
+}
+
+static cldqn_status create_device(cldqn_population *p, const float *init_params)
+{
+    const cldqn_config *c = &p->a[0].cfg;
+    cldqn_status st = cldqn_fused_check(&p->lay, &c->learn);
+    if (st) return st;
+    st = cldqn_cl_create(c->device[0] ? c->device : NULL, 0, &p->cl);
+    if (st) return st;
+    char opts[512];
+    cldqn_fused_build_options(&p->lay, &c->learn, c->batch, opts, sizeof opts);
+    st = cldqn_cl_build_program(p->cl, "fused", opts, &p->prog);
+    if (st) return st;
+    st = cldqn_cl_create_kernel(p->prog, "fused_update_pop", &p->kern);
+    if (st) return st;
+    const size_t cap = (p->cl->info.type & CL_DEVICE_TYPE_CPU) ? FUSED_WG_CPU : FUSED_WG_GPU;
+    p->wg = cldqn_cl_kernel_wg(p->cl, p->kern, cap);
+    if (p->wg < 1) return cldqn_fail(CLDQN_ERR_OPENCL, "population: device allows no work-group");
+
+    const size_t K = (size_t)p->k, total = p->lay.total;
+    float *zeros = calloc(K * (total > p->nws ? total : p->nws), sizeof(float));
+    if (!zeros) return cldqn_fail(CLDQN_ERR_NOMEM, "population: out of memory");
+    const size_t pb = K * total * sizeof(float);
+    if ((st = make_buffer(p, pb, init_params, &p->buf[CLDQN_BUF_PARAMS])) ||
+        (st = make_buffer(p, pb, init_params, &p->buf[CLDQN_BUF_TARGET])) ||
+        (st = make_buffer(p, pb, zeros, &p->buf[CLDQN_BUF_GRAD])) ||
+        (st = make_buffer(p, pb, zeros, &p->buf[CLDQN_BUF_ADAM_M])) ||
+        (st = make_buffer(p, pb, zeros, &p->buf[CLDQN_BUF_ADAM_V])) ||
+        /* zero scratch: padding columns are read into unused lanes */
+        (st = make_buffer(p, K * p->nws * sizeof(float), zeros, &p->ws)) ||
+        (st = make_buffer(p, K * p->stride * sizeof(int32_t), p->stage, &p->in)) ||
+        (st = make_buffer(p, K * 2 * sizeof(int32_t), p->res, &p->out)) ||
+        (st = make_buffer(p, K * sizeof(int32_t), p->res, &p->list))) {
+        free(zeros);
+        return st;
+    }
+    free(zeros);
+    const cldqn_learn_config *l = &c->learn;
+    const float omb1 = 1.0f - l->beta1, omb2 = 1.0f - l->beta2; /* as ref_adam */
+    const int B = c->batch;
+    cl_mem order[5] = {p->buf[CLDQN_BUF_PARAMS], p->buf[CLDQN_BUF_GRAD], p->buf[CLDQN_BUF_ADAM_M],
+                       p->buf[CLDQN_BUF_ADAM_V], p->buf[CLDQN_BUF_TARGET]};
+    for (cl_uint j = 0; j < 5; j++) CL_TRY(clSetKernelArg(p->kern, j, sizeof(cl_mem), &order[j]));
+    CL_TRY(clSetKernelArg(p->kern, 5, sizeof(cl_mem), &p->in));
+    CL_TRY(clSetKernelArg(p->kern, 6, sizeof(cl_mem), &p->ws));
+    CL_TRY(clSetKernelArg(p->kern, 7, sizeof(cl_mem), &p->out));
+    CL_TRY(clSetKernelArg(p->kern, 8, sizeof(int), &B));
+    CL_TRY(clSetKernelArg(p->kern, 9, sizeof(float), &l->beta1));
+    CL_TRY(clSetKernelArg(p->kern, 10, sizeof(float), &l->beta2));
+    CL_TRY(clSetKernelArg(p->kern, 11, sizeof(float), &l->eps));
+    CL_TRY(clSetKernelArg(p->kern, 12, sizeof(float), &omb1));
+    CL_TRY(clSetKernelArg(p->kern, 13, sizeof(float), &omb2));
+    CL_TRY(clSetKernelArg(p->kern, 14, sizeof(float), &l->huber_delta));
+    CL_TRY(clSetKernelArg(p->kern, 15, sizeof(float), &l->max_grad_norm));
+    CL_TRY(clSetKernelArg(p->kern, 16, sizeof(cl_mem), &p->list));
+    return CLDQN_OK;
+}
+
+cldqn_status cldqn_population_create(const cldqn_config *cfgs, int k, cldqn_population **out)
+{
+    if (!out) return cldqn_fail(CLDQN_ERR_ARG, "population_create: NULL output pointer");
+    *out = NULL;
+    if (!cfgs || k < 1) return cldqn_fail(CLDQN_ERR_ARG, "population_create: no agents");
+    cldqn_set_flush_denormals();
+    for (int i = 0; i < k; i++) {
+        cldqn_status st = cldqn_config_check(&cfgs[i]);
+        if (st) return st;
+    }
+    cldqn_status st = check_compatible(cfgs, k);
+    if (st) return st;
+    cldqn_population *p = calloc(1, sizeof *p);
+    if (!p) return cldqn_fail(CLDQN_ERR_NOMEM, "population: out of memory");
+    p->k = k;
+    float *init = NULL;
+    cldqn_net_shape shape = cfgs[0].shape;
+    shape.n_states = CLDQN_TAXI_STATES;
+    shape.n_actions = CLDQN_TAXI_ACTIONS;
+    st = cldqn_layout_init(&shape, &p->lay);
+    if (st) goto fail;
+    const int batch = cfgs[0].batch;
+    p->bp = (batch + 15) / 16 * 16;
+    p->stride = IN_STRIDE(p->bp);
+    p->nws = cldqn_fused_scratch_floats(&p->lay.shape, batch);
+    p->a = calloc((size_t)k, sizeof *p->a);
+    p->stage = calloc((size_t)k * p->stride, sizeof(int32_t));
+    p->res = calloc((size_t)k * 2, sizeof(int32_t));
+    p->learners = calloc((size_t)k, sizeof(int32_t));
+    p->idx = malloc((size_t)batch * sizeof *p->idx);
+    init = malloc((size_t)k * p->lay.total * sizeof(float));
+    if (!p->a || !p->stage || !p->res || !p->learners || !p->idx || !init) {
+        st = cldqn_fail(CLDQN_ERR_NOMEM, "population: out of memory");
+        goto fail;
+    }
+    cldqn_taxi_config plain = cldqn_taxi_default_config();
+    const double optimum = cldqn_taxi_optimal_mean_return(&plain);
+    for (int i = 0; i < k; i++) {
+        agent *g = &p->a[i];
+        g->cfg = cfgs[i];
+        g->cfg.shape = shape;
+        g->act_state = -1;
+        g->host = malloc(p->lay.total * sizeof(float));
+        if (!g->host) {
+            st = cldqn_fail(CLDQN_ERR_NOMEM, "population: out of memory");
+            goto fail;
+        }
+        if ((st = cldqn_replay_create((size_t)g->cfg.replay, &g->rb)) ||
+            (st = cldqn_taxi_init(&g->env, &g->cfg.taxi, g->cfg.seed)))
+            goto fail;
+        cldqn_rng_seed(&g->explore, g->cfg.seed, CLDQN_STREAM_EXPLORE);
+        cldqn_rng_seed(&g->sample, g->cfg.seed, CLDQN_STREAM_SAMPLE);
+        cldqn_rng rinit;
+        cldqn_rng_seed(&rinit, g->cfg.seed, CLDQN_STREAM_INIT);
+        cldqn_params_init(&p->lay, g->cfg.init, &rinit, init + (size_t)i * p->lay.total);
+        memcpy(g->host, init + (size_t)i * p->lay.total, p->lay.total * sizeof(float));
+        g->host_valid = 1;
+        g->stats.last_loss = NAN;
+        g->stats.mean_return = NAN;
+        g->stats.episode_loss = NAN;
+        g->stats.epsilon = cldqn_config_epsilon(&g->cfg, 0);
+        g->stats.optimal_return = optimum;
+    }
+    st = create_device(p, init);
+    if (st) goto fail;
+    free(init);
+    *out = p;
+    return CLDQN_OK;
+fail:
+    free(init);
+    cldqn_population_free(p);
+    return st;
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
+static cldqn_status refresh_host(cldqn_population *p, agent *g)
+{
+    if (g->host_valid) return CLDQN_OK;
+    const size_t bytes = p->lay.total * sizeof(float);
+    CL_TRY(clEnqueueReadBuffer(p->cl->queue, p->buf[CLDQN_BUF_PARAMS], CL_TRUE,
+                               (size_t)(g - p->a) * bytes, bytes, g->host, 0, NULL, NULL));
+    g->host_valid = 1;
+    return CLDQN_OK;
+}
+
+static cldqn_status greedy(cldqn_population *p, agent *g, int s, int32_t *action)
+{
+    cldqn_status st = refresh_host(p, g);
+    if (st) return st;
+    float q[64];
+    int32_t s32 = s;
+    ref_q_forward(&p->lay, g->host, &s32, 1, q);
+    ref_argmax(q, 1, p->lay.shape.n_actions, action);
+    return CLDQN_OK;
+}
+
+static void update_mean_return(agent *g)
+{
+    int64_t n = g->stats.episodes < CLDQN_RETURN_WINDOW ? g->stats.episodes : CLDQN_RETURN_WINDOW;
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += g->returns[i];
+    g->stats.mean_return = n ? s / (double)n : NAN;
+}
+
+static void end_episode(cldqn_population *p, int i, const cldqn_pop_hooks *h, int terminated)
+{
+    agent *g = &p->a[i];
+    g->returns[g->stats.episodes % CLDQN_RETURN_WINDOW] = g->ep_return;
+    g->stats.episodes++;
+    g->stats.last_return = g->ep_return;
+    g->stats.last_length = g->ep_len;
+    g->stats.episode_loss = g->loss_count ? (float)(g->loss_sum / (double)g->loss_count) : NAN;
+    update_mean_return(g);
+    g->in_episode = 0;
+    if (h && h->on_episode) h->on_episode(h->ctx, p, i, terminated);
+    g->loss_sum = 0;
+    g->loss_count = 0;
+}
+
+static cldqn_status sync_target(cldqn_population *p, int i)
+{
+    const size_t bytes = p->lay.total * sizeof(float);
+    p->a[i].stats.target_syncs++;
+    CL_TRY(clEnqueueCopyBuffer(p->cl->queue, p->buf[CLDQN_BUF_PARAMS], p->buf[CLDQN_BUF_TARGET],
+                               (size_t)i * bytes, (size_t)i * bytes, bytes, 0, NULL, NULL));
+    return CLDQN_OK;
+}
+
+/* Samples agent i's minibatch into its slot of the packed input (fused.c's
+ * packing) with next_state as the state to act in afterwards. */
+static cldqn_status pack(cldqn_population *p, int i, int next_state)
+{
+    agent *g = &p->a[i];
+    const cldqn_config *c = &g->cfg;
+    const int bp = p->bp;
+    cldqn_status st =
+        cldqn_replay_sample(g->rb, &g->sample, (size_t)c->batch, c->sample_replacement, p->idx);
+    if (st) return st;
+    int32_t *in = p->stage + (size_t)i * p->stride;
+    for (int b = 0; b < c->batch; b++) {
+        const cldqn_transition *tr = cldqn_replay_get(g->rb, p->idx[b]);
+        in[b] = tr->state;
+        in[bp + b] = tr->action;
+        in[2 * bp + b] = tr->next_state;
+        in[3 * bp + b] = float_bits((float)tr->reward);
+        in[4 * bp + b] = float_bits(tr->terminated ? 1.0f : 0.0f);
+    }
+    in[IN_G(bp)] = next_state;
+    in[IN_GAMMA(bp)] = float_bits(c->learn.gamma);
+    const int steps = c->learn.mode == CLDQN_UPDATE_PER_SAMPLE ? c->batch : 1;
+    float sc[2];
+    for (int k = 0; k < steps; k++) {
+        cldqn_fused_adam_scalars(&c->learn, g->adam_t + 1 + k, &sc[0], &sc[1]);
+        in[IN_ADAM(bp) + 2 * k] = float_bits(sc[0]);
+        in[IN_ADAM(bp) + 2 * k + 1] = float_bits(sc[1]);
+    }
+    g->adam_t += steps;
+    g->learning = 1;
+    g->act_state = next_state;
+    g->host_valid = 0;
+    return CLDQN_OK;
+}
+
+/* Phase A of one agent: trainer.c's env_step up to its update. */
+static cldqn_status act_and_store(cldqn_population *p, int i, const cldqn_pop_hooks *h)
+{
+    agent *g = &p->a[i];
+    const cldqn_config *c = &g->cfg;
+    cldqn_status st;
+    g->learning = 0;
+    g->end_after = 0;
+    if (!g->in_episode) {
+        cldqn_taxi_reset(&g->env);
+        g->in_episode = 1;
+        g->ep_return = 0;
+        g->ep_len = 0;
+    }
+    int s = g->env.state;
+    float eps = cldqn_config_epsilon(c, g->stats.steps);
+    g->stats.epsilon = eps;
+    float coin = cldqn_rng_float(&g->explore);
+    int a = (int)cldqn_rng_below(&g->explore, CLDQN_TAXI_ACTIONS);
+    if (!(coin < eps)) {
+        if (g->act_state != s) {
+            st = greedy(p, g, s, &g->act_action);
+            if (st) return st;
+            g->act_state = s;
+        }
+        a = g->act_action;
+    }
+    cldqn_taxi_step_result r;
+    st = cldqn_taxi_step(&g->env, a, &r);
+    if (st) return st;
+    cldqn_transition tr = {(uint16_t)s,      (uint16_t)r.next_state,       (uint8_t)a,
+                           (int8_t)r.reward, (uint8_t)(r.terminated != 0), 0};
+    cldqn_replay_push(g->rb, &tr);
+    g->stats.steps++;
+    g->ep_return += r.reward;
+    g->ep_len++;
+    int capped = c->episode_steps > 0 && g->ep_len >= c->episode_steps;
+    int can_learn = (int64_t)cldqn_replay_size(g->rb) > c->learning_starts &&
+                    cldqn_replay_size(g->rb) >= (size_t)c->batch;
+    if (c->target_every == 0 && r.terminated) {
+        /* The seed: sync and end without an update. */
+        st = sync_target(p, i);
+        if (st) return st;
+        end_episode(p, i, h, 1);
+        return CLDQN_OK;
+    }
+    if (can_learn && g->stats.steps % c->train_every == 0) {
+        g->act_state = -1;
+        st = pack(p, i, r.next_state);
+        if (st) return st;
+    }
+    if (c->target_every == 0) {
+        g->end_after = r.truncated || capped;
+        g->end_term = 0;
+    } else {
+        g->end_after = r.terminated || r.truncated || capped;
+        g->end_term = r.terminated;
+    }
+    return CLDQN_OK;
+}
+
+static int limits_reached(const agent *g)
+{
+    const cldqn_config *c = &g->cfg;
+    if (c->steps > 0 && g->stats.steps >= c->steps) return 1;
+    if (c->episodes > 0 && g->stats.episodes >= c->episodes) return 1;
+    if (c->until_optimal && g->stats.reached_optimal) return 1;
+    return 0;
+}
+
+/* Phase B: one launch of one work-group per agent that learns on this step. */
+static cldqn_status launch(cldqn_population *p)
+{
+    int n = 0;
+    for (int i = 0; i < p->k; i++)
+        if (p->a[i].learning) p->learners[n++] = i;
+    if (!n) return CLDQN_OK;
+    cl_command_queue q = p->cl->queue;
+    CL_TRY(clEnqueueWriteBuffer(q, p->list, CL_FALSE, 0, (size_t)n * sizeof(int32_t), p->learners,
+                                0, NULL, NULL));
+    /* The packed inputs from the first to the last learner, in one write. */
+    const size_t lo = (size_t)p->learners[0] * p->stride,
+                 hi = (size_t)(p->learners[n - 1] + 1) * p->stride;
+    CL_TRY(clEnqueueWriteBuffer(q, p->in, CL_FALSE, lo * sizeof(int32_t),
+                                (hi - lo) * sizeof(int32_t), p->stage + lo, 0, NULL, NULL));
+    size_t global = (size_t)n * p->wg, local = p->wg;
+    CL_TRY(clEnqueueNDRangeKernel(q, p->kern, 1, NULL, &global, &local, 0, NULL, NULL));
+    CL_TRY(clEnqueueReadBuffer(q, p->out, CL_TRUE, 0, (size_t)p->k * 2 * sizeof(int32_t), p->res, 0,
+                               NULL, NULL));
+    p->launches++;
+    for (int j = 0; j < n; j++) {
+        const int i = p->learners[j];
+        agent *g = &p->a[i];
+        float loss;
+        memcpy(&loss, &p->res[2 * i], sizeof loss);
+        if (!isfinite(loss))
+            return cldqn_fail(CLDQN_ERR_NUMERIC,
+                              "agent %d: non-finite loss (%g) at step %" PRId64 ", update %" PRId64
+                              ": training stopped",
+                              i, (double)loss, g->stats.steps, g->stats.updates + 1);
+        g->act_action = p->res[2 * i + 1];
+        g->stats.updates++;
+        g->stats.last_loss = loss;
+        g->loss_sum += loss;
+        g->loss_count++;
+    }
+    return CLDQN_OK;
+}
+
+cldqn_status cldqn_population_evaluate(cldqn_population *p, int i)
+{
+    if (i < 0 || i >= p->k) return cldqn_fail(CLDQN_ERR_ARG, "population: no agent %d", i);
+    agent *g = &p->a[i];
+    cldqn_status st = refresh_host(p, g);
+    if (st) return st;
+    uint8_t policy[CLDQN_TAXI_STATES];
+    st = cldqn_policy_from_params(&p->lay, g->host, policy);
+    if (st) return st;
+    st = cldqn_taxi_eval_policy(policy, EVAL_MAX_STEPS, &g->stats.eval);
+    if (st) return st;
+    g->stats.have_eval = 1;
+    g->stats.reached_optimal = fabs(g->stats.eval.mean_return - g->stats.optimal_return) < 1e-6;
+    return CLDQN_OK;
+}
+
+cldqn_status cldqn_population_run(cldqn_population *p, const cldqn_pop_hooks *h)
+{
+    cldqn_set_flush_denormals();
+    double start = now_s(), base = p->elapsed;
+    cldqn_status st = CLDQN_OK;
+    for (;;) {
+        int running = 0;
+        for (int i = 0; i < p->k; i++) {
+            p->a[i].done = limits_reached(&p->a[i]);
+            running += !p->a[i].done;
+        }
+        if (!running) break;
+        if (h && h->stop && *h->stop) {
+            st = cldqn_fail(CLDQN_ERR_INTERRUPT, "interrupted");
+            break;
+        }
+        for (int i = 0; i < p->k && !st; i++) {
+            p->a[i].learning = 0;
+            if (!p->a[i].done) st = act_and_store(p, i, h);
+        }
+        if (!st) st = launch(p);
+        for (int i = 0; i < p->k && !st; i++) {
+            agent *g = &p->a[i];
+            if (g->done) continue;
+            const cldqn_config *c = &g->cfg;
+            if (c->target_every > 0 && g->stats.steps % c->target_every == 0)
+                st = sync_target(p, i);
+            if (st) break;
+            if (g->end_after) end_episode(p, i, h, g->end_term);
+            g->end_after = 0;
+            if (c->eval_every > 0 && g->stats.steps % c->eval_every == 0 && !c->taxi.is_rainy &&
+                !c->taxi.fickle_passenger) {
+                st = cldqn_population_evaluate(p, i);
+                if (st) break;
+                g->stats.elapsed = base + (now_s() - start);
+                if (g->stats.reached_optimal && !g->stats.optimal_steps) {
+                    g->stats.optimal_steps = g->stats.steps;
+                    g->stats.optimal_updates = g->stats.updates;
+                    g->stats.optimal_elapsed = g->stats.elapsed;
+                }
+                if (h && h->on_eval) h->on_eval(h->ctx, p, i);
+            }
+        }
+        p->elapsed = base + (now_s() - start);
+        for (int i = 0; i < p->k; i++)
+            if (!p->a[i].done) p->a[i].stats.elapsed = p->elapsed;
+        if (st) break;
+    }
+    cl_int err = clFinish(p->cl->queue);
+    if (!st && err != CL_SUCCESS) st = cldqn_cl_check(err, "clFinish", __FILE__, __LINE__);
+    p->elapsed = base + (now_s() - start);
+    return st;
+}
+
+/* ---- access -------------------------------------------------------------- */
+
+cldqn_status cldqn_population_read_params(cldqn_population *p, int i, float *out)
+{
+    if (!p || !out || i < 0 || i >= p->k)
+        return cldqn_fail(CLDQN_ERR_ARG, "population_read_params: bad argument");
+    cldqn_status st = refresh_host(p, &p->a[i]);
+    if (st) return st;
+    memcpy(out, p->a[i].host, p->lay.total * sizeof(float));
+    return CLDQN_OK;
+}
+
+cldqn_status cldqn_population_save(cldqn_population *p, int i, const char *path)
+{
+    if (!p || !path || i < 0 || i >= p->k)
+        return cldqn_fail(CLDQN_ERR_ARG, "population_save: bad argument");
+    agent *g = &p->a[i];
+    cldqn_status st = refresh_host(p, g);
+    if (st) return st;
+    for (size_t j = 0; j < p->lay.total; j++)
+        if (!isfinite(g->host[j]))
+            return cldqn_fail(CLDQN_ERR_NUMERIC, "agent %d: non-finite weights: not saved", i);
+    char steps[32], idx[16];
+    snprintf(steps, sizeof steps, "%" PRId64, g->stats.steps);
+    snprintf(idx, sizeof idx, "%d", i);
+    const char *extra[] = {"steps", steps, "agent", idx, NULL};
+    return cldqn_checkpoint_save(path, &g->cfg, &p->lay, g->host, extra);
+}
+
+void cldqn_population_agent_path(const char *path, int i, char *buf, size_t size)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    const char *dot = strrchr(base, '.');
+    if (!dot || dot == base) dot = path + strlen(path);
+    snprintf(buf, size, "%.*s.agent%d%s", (int)(dot - path), path, i, dot);
+}
+
+int cldqn_population_size(const cldqn_population *p)
+{
+    return p->k;
+}
+const cldqn_train_stats *cldqn_population_stats(const cldqn_population *p, int i)
+{
+    return &p->a[i].stats;
+}
+const cldqn_config *cldqn_population_config(const cldqn_population *p, int i)
+{
+    return &p->a[i].cfg;
+}
+const cldqn_layout *cldqn_population_layout(const cldqn_population *p)
+{
+    return &p->lay;
+}
+const char *cldqn_population_device_name(const cldqn_population *p)
+{
+    return p->cl->info.name;
+}
+double cldqn_population_elapsed(const cldqn_population *p)
+{
+    return p->elapsed;
+}
+int64_t cldqn_population_launches(const cldqn_population *p)
+{
+    return p->launches;
+}

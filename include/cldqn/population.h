@@ -1,0 +1,80 @@
+/* population.h - K independent DQN agents trained together on one device.
+ *
+ * Each agent owns its weights, Adam state, target network, replay memory, RNG
+ * streams and Taxi instance, exactly as a cldqn_trainer does; every training
+ * step ONE kernel launch (kernels/fused.cl, fused_update_pop: one work-group
+ * per agent) updates all agents that learn on that step and returns their
+ * losses and next greedy actions in one read. Agent i's numbers are bit for
+ * bit those of a cldqn_trainer run alone with agent i's configuration on the
+ * fused OpenCL path (tests/test_population.c).
+ *
+ * Limits: OpenCL backend, fused path only. Agents may differ only in seed,
+ * lr and gamma (settings that do not change the kernel program or the
+ * loop's schedule); everything else must be equal, so all agents update on
+ * the same steps (except that in the seed's mode an agent whose episode just
+ * terminated skips the update, as it would alone). No resume: checkpoints
+ * hold weights only. */
+#ifndef CLDQN_POPULATION_H
+#define CLDQN_POPULATION_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#include "cldqn/config.h"
+#include "cldqn/status.h"
+#include "cldqn/trainer.h"
+
+typedef struct cldqn_population cldqn_population;
+
+/* Callbacks of cldqn_population_run; any may be NULL. The run stops after
+ * the current step when *stop becomes non-zero. */
+typedef struct {
+    void *ctx;
+    void (*on_episode)(void *ctx, const cldqn_population *p, int agent, int terminated);
+    void (*on_eval)(void *ctx, const cldqn_population *p, int agent);
+    volatile sig_atomic_t *stop;
+} cldqn_pop_hooks;
+
+/* Agent configurations for a population of k from base: agent i gets seed
+ * base->seed + i, then the sweep combination i % G applied, where the G
+ * combinations are the cartesian product of the sweep items ("lr=1e-3,3e-3",
+ * "gamma=0.9,0.99", "seed=5,9"; earlier items vary slowest). k <= 0 means
+ * k = G. out receives *k_out configurations (malloc'd; free it). Fails with
+ * CLDQN_ERR_ARG on an unknown or unsupported key or a bad value. */
+cldqn_status cldqn_population_configs(const cldqn_config *base, int k, const char *const *sweep,
+                                      int n_sweep, cldqn_config **out, int *k_out);
+
+/* Creates k agents from cfgs (see the limits above); initial weights from
+ * each agent's own INIT stream, as cldqn_trainer_create. */
+cldqn_status cldqn_population_create(const cldqn_config *cfgs, int k, cldqn_population **out);
+void cldqn_population_free(cldqn_population *p);
+
+/* Runs until every agent hit its step/episode limit or (with until_optimal)
+ * reached the exact optimum at an evaluation (it then stops learning and
+ * stepping), or *hooks->stop (CLDQN_ERR_INTERRUPT). CLDQN_ERR_NUMERIC on a
+ * non-finite loss of any agent. */
+cldqn_status cldqn_population_run(cldqn_population *p, const cldqn_pop_hooks *hooks);
+
+/* Exact greedy evaluation of agent i from all 300 starts (plain Taxi). */
+cldqn_status cldqn_population_evaluate(cldqn_population *p, int i);
+
+/* Agent i's online weights (lay->total floats) into out. */
+cldqn_status cldqn_population_read_params(cldqn_population *p, int i, float *out);
+
+/* Writes agent i's weights checkpoint (safetensors, with its configuration). */
+cldqn_status cldqn_population_save(cldqn_population *p, int i, const char *path);
+
+/* path with ".agentI" inserted before the extension of its last component
+ * ("run.safetensors" -> "run.agent2.safetensors", "run" -> "run.agent2"). */
+void cldqn_population_agent_path(const char *path, int i, char *buf, size_t size);
+
+int cldqn_population_size(const cldqn_population *p);
+const cldqn_train_stats *cldqn_population_stats(const cldqn_population *p, int i);
+const cldqn_config *cldqn_population_config(const cldqn_population *p, int i);
+const cldqn_layout *cldqn_population_layout(const cldqn_population *p);
+const char *cldqn_population_device_name(const cldqn_population *p);
+/* Seconds spent in cldqn_population_run; kernel launches so far. */
+double cldqn_population_elapsed(const cldqn_population *p);
+int64_t cldqn_population_launches(const cldqn_population *p);
+
+#endif

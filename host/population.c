@@ -6,8 +6,9 @@
  * fused_update_pop: (A) every running agent acts, steps its Taxi and stores
  * the transition, and the learners sample their minibatch into their slot of
  * the packed input; (B) two writes (learner list, packed inputs), one launch
- * of one work-group per learner, one read of the K (loss, next action) pairs; (C) target syncs (a device copy of the
- * agent's slice), episode ends and evaluations. Agents never share data, so
+ * of one work-group per learner, one read of the K (loss, next action)
+ * pairs; (C) target syncs (a device copy of the agent's slice), episode ends
+ * and evaluations. Agents never share data, so
  * interleaving them changes nothing within any one agent.
  *
  * Device buffers hold the K agents' slices back to back: params, grad, Adam

@@ -17,6 +17,7 @@
 
 #include "cldqn/checkpoint.h"
 #include "cldqn/config.h"
+#include "cldqn/population.h"
 #include "cldqn/trainer.h"
 #include "cli.h"
 #include "progress.h"
@@ -36,7 +37,13 @@ static void usage(FILE *f)
             "                   [--quiet] [--print-config] [--config FILE] [--resume FILE]\n"
             "                   [--metrics FILE.jsonl] [--render-every N] [--eval-every K]\n"
             "                   [--save-every N] [--rainy] [--fickle] [--time-limit N]\n"
+            "                   [--population K] [--sweep KEY=V1,V2,... ...]\n"
             "                   [--KEY VALUE for any setting below]\n\n"
+            "--population K trains K independent agents (seeds S, S+1, ...) together, one\n"
+            "kernel launch per step; --sweep gives them the cartesian product of values of\n"
+            "lr, gamma or seed (agent i takes combination i mod the count; without\n"
+            "--population, one agent per combination). Checkpoints go to OUT with .agentI\n"
+            "before the extension; a results table ends the run.\n\n"
             "Trains a DQN agent on Taxi and writes a safetensors checkpoint (and FILE.state\n"
             "for --resume). Settings (with the default preset's values):\n\n");
     cldqn_config c;
@@ -93,8 +100,197 @@ static void fmt_count(char *buf, size_t size, int64_t v)
     buf[o] = 0;
 }
 
+/* ---- --population / --sweep ------------------------------------------------ */
+
+typedef struct {
+    FILE *metrics;
+    int write_failed;
+} pop_ctx;
+
+static void pop_json_num(FILE *f, const char *key, double v)
+{
+    if (isfinite(v))
+        fprintf(f, ", \"%s\": %.9g", key, v);
+    else
+        fprintf(f, ", \"%s\": null", key);
+}
+
+static void pop_on_episode(void *ctx, const cldqn_population *p, int i, int terminated)
+{
+    pop_ctx *c = ctx;
+    if (!c->metrics) return;
+    const cldqn_train_stats *s = cldqn_population_stats(p, i);
+    fprintf(c->metrics,
+            "{\"type\": \"episode\", \"agent\": %d, \"episode\": %" PRId64 ", \"steps\": %" PRId64
+            ", \"updates\": %" PRId64 ", \"return\": %d, \"length\": %d, \"terminated\": %s",
+            i, s->episodes, s->steps, s->updates, s->last_return, s->last_length,
+            terminated ? "true" : "false");
+    pop_json_num(c->metrics, "epsilon", s->epsilon);
+    pop_json_num(c->metrics, "loss", s->episode_loss);
+    pop_json_num(c->metrics, "mean_return_100", s->mean_return);
+    pop_json_num(c->metrics, "time", s->elapsed);
+    fprintf(c->metrics, "}\n");
+    if (ferror(c->metrics)) c->write_failed = 1;
+}
+
+static void pop_on_eval(void *ctx, const cldqn_population *p, int i)
+{
+    pop_ctx *c = ctx;
+    if (!c->metrics) return;
+    const cldqn_train_stats *s = cldqn_population_stats(p, i);
+    fprintf(c->metrics,
+            "{\"type\": \"eval\", \"agent\": %d, \"steps\": %" PRId64 ", \"episodes\": %" PRId64
+            ", \"updates\": %" PRId64,
+            i, s->steps, s->episodes, s->updates);
+    pop_json_num(c->metrics, "mean_return", s->eval.mean_return);
+    pop_json_num(c->metrics, "optimal_return", s->optimal_return);
+    pop_json_num(c->metrics, "success_rate", s->eval.success_rate);
+    fprintf(c->metrics, ", \"optimal\": %s", s->reached_optimal ? "true" : "false");
+    pop_json_num(c->metrics, "time", s->elapsed);
+    fprintf(c->metrics, "}\n");
+    fflush(c->metrics);
+    if (ferror(c->metrics)) c->write_failed = 1;
+}
+
+/* Trains the population, saves one checkpoint per agent and prints the
+ * results table. Returns the exit code. */
+static int train_population(const cldqn_config *cfg, int k, const char *const *sweep, int n_sweep)
+{
+    cldqn_config *cfgs = NULL;
+    int n = 0, rc = 0;
+    cldqn_population *p = NULL;
+    if (cldqn_population_configs(cfg, k, sweep, n_sweep, &cfgs, &n) != CLDQN_OK) {
+        cldqn_cli_error(NULL);
+        return 2;
+    }
+    if (cldqn_population_create(cfgs, n, &p) != CLDQN_OK) {
+        cldqn_cli_error("--population");
+        free(cfgs);
+        return 1;
+    }
+    pop_ctx ctx = {0};
+    if (cfg->metrics[0] && !(ctx.metrics = fopen(cfg->metrics, "w"))) {
+        fprintf(stderr, "cldqn: --metrics: cannot write '%s': %s\n", cfg->metrics, strerror(errno));
+        cldqn_population_free(p);
+        free(cfgs);
+        return 1;
+    }
+    if (!cfg->quiet)
+        fprintf(stderr,
+                "training a population of %d agents (preset '%s', seeds %" PRIu64 "..), on %s\n", n,
+                cfg->preset, cfg->seed, cldqn_population_device_name(p));
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    cldqn_pop_hooks hooks = {&ctx, pop_on_episode, pop_on_eval, &stop_signal};
+    cldqn_status st = cldqn_population_run(p, &hooks);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (st && st != CLDQN_ERR_INTERRUPT) {
+        cldqn_cli_error(NULL);
+        rc = 1;
+    } else if (st == CLDQN_ERR_INTERRUPT) {
+        rc = 128 + stop_signal;
+    }
+    int64_t total_steps = 0;
+    for (int i = 0; i < n; i++) {
+        total_steps += cldqn_population_stats(p, i)->steps;
+        if (rc != 1 && !cfg->taxi.is_rainy && !cfg->taxi.fickle_passenger &&
+            cldqn_population_evaluate(p, i) != CLDQN_OK) {
+            cldqn_cli_error(NULL);
+            rc = 1;
+        }
+        char path[CLDQN_CONFIG_PATH_MAX + 32];
+        cldqn_population_agent_path(cfg->out, i, path, sizeof path);
+        if (rc != 1 && cldqn_population_save(p, i, path) != CLDQN_OK) {
+            cldqn_cli_error(NULL);
+            rc = 1;
+        }
+    }
+    if (ctx.metrics && (fclose(ctx.metrics) != 0 || ctx.write_failed)) {
+        fprintf(stderr, "cldqn: --metrics: writing '%s' failed\n", cfg->metrics);
+        rc = rc ? rc : 1;
+    }
+    const double el = cldqn_population_elapsed(p);
+    printf("population of %d: %" PRId64 " env steps in %.1f s (%.0f env steps/s), %" PRId64
+           " launches, on %s\n",
+           n, total_steps, el, el > 0 ? (double)total_steps / el : 0.0,
+           cldqn_population_launches(p), cldqn_population_device_name(p));
+    printf("%5s %8s %9s %7s %9s %8s %9s %12s %12s %8s\n", "agent", "seed", "lr", "gamma", "steps",
+           "episodes", "updates", "optimum@", "final return", "gap");
+    for (int i = 0; i < n; i++) {
+        const cldqn_train_stats *s = cldqn_population_stats(p, i);
+        const cldqn_config *c = cldqn_population_config(p, i);
+        char opt[32] = "-";
+        if (s->optimal_steps) snprintf(opt, sizeof opt, "%" PRId64, s->optimal_steps);
+        printf("%5d %8" PRIu64 " %9.3g %7.4g %9" PRId64 " %8" PRId64 " %9" PRId64 " %12s", i,
+               c->seed, (double)c->learn.lr, (double)c->learn.gamma, s->steps, s->episodes,
+               s->updates, opt);
+        if (s->have_eval)
+            printf(" %12.3f %8.3f\n", s->eval.mean_return, s->optimal_return - s->eval.mean_return);
+        else
+            printf(" %12s %8s\n", "-", "-");
+    }
+    if (rc != 1) {
+        char first[CLDQN_CONFIG_PATH_MAX + 32];
+        cldqn_population_agent_path(cfg->out, 0, first, sizeof first);
+        printf("checkpoints: %s .. agent%d\n", first, n - 1);
+    }
+    if (rc > 128)
+        fprintf(stderr, "cldqn: interrupted; checkpoints saved (no resume for populations)\n");
+    cldqn_population_free(p);
+    free(cfgs);
+    return rc;
+}
+
+/* Takes --population K and --sweep ITEMS... out of argv (into *k, sweep[]);
+ * the rest stays for the ordinary parsing. Returns 0, or 2 on a bad value. */
+static int take_population_args(int *argc, char **argv, int *k, const char **sweep, int *n_sweep,
+                                int max_sweep)
+{
+    int o = 1;
+    for (int i = 1; i < *argc; i++) {
+        const char *a = argv[i];
+        if (!strncmp(a, "--population", 12) && (a[12] == 0 || a[12] == '=')) {
+            const char *v = a[12] == '=' ? a + 13 : (i + 1 < *argc ? argv[++i] : NULL);
+            char *end;
+            long x = v ? strtol(v, &end, 10) : 0;
+            if (!v || !*v || *end || x < 1 || x > 4096) {
+                fprintf(stderr, "cldqn: --population: needs a count in [1, 4096]\n");
+                return 2;
+            }
+            *k = (int)x;
+        } else if (!strcmp(a, "--sweep")) {
+            int got = 0;
+            while (i + 1 < *argc && strncmp(argv[i + 1], "--", 2)) {
+                if (*n_sweep == max_sweep) {
+                    fprintf(stderr, "cldqn: --sweep: at most %d settings\n", max_sweep);
+                    return 2;
+                }
+                sweep[(*n_sweep)++] = argv[++i];
+                got++;
+            }
+            if (!got) {
+                fprintf(stderr, "cldqn: --sweep: needs KEY=V1,V2,... items\n");
+                return 2;
+            }
+        } else {
+            argv[o++] = argv[i];
+        }
+    }
+    *argc = o;
+    return 0;
+}
+
 int cldqn_cmd_train(int argc, char **argv)
 {
+    int pop_k = 0, n_sweep = 0;
+    const char *sweep[16];
+    if (take_population_args(&argc, argv, &pop_k, sweep, &n_sweep, 16)) return 2;
+    const int population = pop_k > 1 || n_sweep > 0;
     const char *preset = NULL, *config_file = NULL, *resume = NULL;
     int print_config = 0;
     /* Pass 1: what decides the base settings. */
@@ -202,6 +398,13 @@ int cldqn_cmd_train(int argc, char **argv)
     if (check_writable(cfg.out) != CLDQN_OK) {
         cldqn_cli_error(NULL);
         return 1;
+    }
+    if (population) {
+        if (resume) {
+            fprintf(stderr, "cldqn: --population/--sweep: cannot be combined with --resume\n");
+            return 2;
+        }
+        return train_population(&cfg, pop_k, sweep, n_sweep);
     }
 
     cldqn_trainer *t = NULL;

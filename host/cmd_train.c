@@ -290,7 +290,8 @@ int cldqn_cmd_train(int argc, char **argv)
     int pop_k = 0, n_sweep = 0;
     const char *sweep[16];
     if (take_population_args(&argc, argv, &pop_k, sweep, &n_sweep, 16)) return 2;
-    const int population = pop_k > 1 || n_sweep > 0;
+    /* An explicit --population (even 1) runs the population loop. */
+    const int population = pop_k > 0 || n_sweep > 0;
     const char *preset = NULL, *config_file = NULL, *resume = NULL;
     int print_config = 0;
     /* Pass 1: what decides the base settings. */

@@ -15,8 +15,9 @@
  * m and v, target (K, total); packed input (K, stride ints); scratch (K,
  * fused scratch floats); output (K, 2). A greedy action that the last launch
  * did not provide (episode start, before the first update) comes from
- * ref_q_forward on a host copy of the agent's weights, re-read only after
- * the weights changed; act.cl and fused.cl are bit-equal to it. */
+ * ref_q_forward on a host copy of the agent's weights (all agents' copies
+ * refreshed by one read, only when one that needs it is stale); act.cl and
+ * fused.cl are bit-equal to ref_q_forward. */
 #define _GNU_SOURCE
 #include "cldqn/population.h"
 
@@ -60,8 +61,9 @@ typedef struct {
     int done;     /* limits reached: no more steps */
     int learning; /* in this step's launch */
     int end_after, end_term;
-    float *host;    /* (total) host copy of the online weights */
-    int host_valid; /* host equals the device slice */
+    int action, need_greedy; /* this step's choice before the greedy lookup */
+    float *host;             /* (total) host copy of the online weights, in p->host */
+    int host_valid;          /* host equals the device slice */
 } agent;
 
 struct cldqn_population {
@@ -76,6 +78,7 @@ struct cldqn_population {
     cl_mem in, ws, out, list;
     int32_t *stage, *res, *learners; /* learners: (K) agents in this launch */
     uint32_t *idx;
+    float *host; /* (K, total) host copies of the online weights */
     agent *a;
     double elapsed;
     int64_t launches;
@@ -199,10 +202,8 @@ void cldqn_population_free(cldqn_population *p)
 {
     if (!p) return;
     if (p->a)
-        for (int i = 0; i < p->k; i++) {
-            cldqn_replay_free(p->a[i].rb);
-            free(p->a[i].host);
-        }
+        for (int i = 0; i < p->k; i++) cldqn_replay_free(p->a[i].rb);
+    free(p->host);
     free(p->a);
     for (int j = 0; j < 5; j++)
         if (p->buf[j]) clReleaseMemObject(p->buf[j]);
@@ -316,8 +317,9 @@ cldqn_status cldqn_population_create(const cldqn_config *cfgs, int k, cldqn_popu
     p->res = calloc((size_t)k * 2, sizeof(int32_t));
     p->learners = calloc((size_t)k, sizeof(int32_t));
     p->idx = malloc((size_t)batch * sizeof *p->idx);
+    p->host = malloc((size_t)k * p->lay.total * sizeof(float));
     init = malloc((size_t)k * p->lay.total * sizeof(float));
-    if (!p->a || !p->stage || !p->res || !p->learners || !p->idx || !init) {
+    if (!p->a || !p->stage || !p->res || !p->learners || !p->idx || !p->host || !init) {
         st = cldqn_fail(CLDQN_ERR_NOMEM, "population: out of memory");
         goto fail;
     }
@@ -328,11 +330,7 @@ cldqn_status cldqn_population_create(const cldqn_config *cfgs, int k, cldqn_popu
         g->cfg = cfgs[i];
         g->cfg.shape = shape;
         g->act_state = -1;
-        g->host = malloc(p->lay.total * sizeof(float));
-        if (!g->host) {
-            st = cldqn_fail(CLDQN_ERR_NOMEM, "population: out of memory");
-            goto fail;
-        }
+        g->host = p->host + (size_t)i * p->lay.total;
         if ((st = cldqn_replay_create((size_t)g->cfg.replay, &g->rb)) ||
             (st = cldqn_taxi_init(&g->env, &g->cfg.taxi, g->cfg.seed)))
             goto fail;
@@ -369,6 +367,20 @@ static cldqn_status refresh_host(cldqn_population *p, agent *g)
     CL_TRY(clEnqueueReadBuffer(p->cl->queue, p->buf[CLDQN_BUF_PARAMS], CL_TRUE,
                                (size_t)(g - p->a) * bytes, bytes, g->host, 0, NULL, NULL));
     g->host_valid = 1;
+    return CLDQN_OK;
+}
+
+/* One read of all agents' weights when any agent about to act greedily
+ * holds a stale copy (one small read per agent costs far more on PoCL). */
+static cldqn_status refresh_for_greedy(cldqn_population *p)
+{
+    int stale = 0;
+    for (int i = 0; i < p->k && !stale; i++) stale = p->a[i].need_greedy && !p->a[i].host_valid;
+    if (!stale) return CLDQN_OK;
+    CL_TRY(clEnqueueReadBuffer(p->cl->queue, p->buf[CLDQN_BUF_PARAMS], CL_TRUE, 0,
+                               (size_t)p->k * p->lay.total * sizeof(float), p->host, 0, NULL,
+                               NULL));
+    for (int i = 0; i < p->k; i++) p->a[i].host_valid = 1;
     return CLDQN_OK;
 }
 
@@ -450,12 +462,11 @@ static cldqn_status pack(cldqn_population *p, int i, int next_state)
     return CLDQN_OK;
 }
 
-/* Phase A of one agent: trainer.c's env_step up to its update. */
-static cldqn_status act_and_store(cldqn_population *p, int i, const cldqn_pop_hooks *h)
+/* Phase A1 of one agent: trainer.c's env_step up to the choice between
+ * exploring and acting greedily. */
+static void choose(agent *g)
 {
-    agent *g = &p->a[i];
     const cldqn_config *c = &g->cfg;
-    cldqn_status st;
     g->learning = 0;
     g->end_after = 0;
     if (!g->in_episode) {
@@ -468,14 +479,26 @@ static cldqn_status act_and_store(cldqn_population *p, int i, const cldqn_pop_ho
     float eps = cldqn_config_epsilon(c, g->stats.steps);
     g->stats.epsilon = eps;
     float coin = cldqn_rng_float(&g->explore);
-    int a = (int)cldqn_rng_below(&g->explore, CLDQN_TAXI_ACTIONS);
-    if (!(coin < eps)) {
-        if (g->act_state != s) {
-            st = greedy(p, g, s, &g->act_action);
-            if (st) return st;
-            g->act_state = s;
-        }
+    g->action = (int)cldqn_rng_below(&g->explore, CLDQN_TAXI_ACTIONS);
+    g->need_greedy = !(coin < eps) && g->act_state != s;
+    if (!(coin < eps) && g->act_state == s) g->action = g->act_action;
+}
+
+/* Phase A2: the greedy lookup if needed, then the rest of env_step up to
+ * its update. */
+static cldqn_status act_and_store(cldqn_population *p, int i, const cldqn_pop_hooks *h)
+{
+    agent *g = &p->a[i];
+    const cldqn_config *c = &g->cfg;
+    cldqn_status st;
+    const int s = g->env.state;
+    int a = g->action;
+    if (g->need_greedy) {
+        st = greedy(p, g, s, &g->act_action);
+        if (st) return st;
+        g->act_state = s;
         a = g->act_action;
+        g->need_greedy = 0;
     }
     cldqn_taxi_step_result r;
     st = cldqn_taxi_step(&g->env, a, &r);
@@ -591,10 +614,14 @@ cldqn_status cldqn_population_run(cldqn_population *p, const cldqn_pop_hooks *h)
             st = cldqn_fail(CLDQN_ERR_INTERRUPT, "interrupted");
             break;
         }
-        for (int i = 0; i < p->k && !st; i++) {
+        for (int i = 0; i < p->k; i++) {
             p->a[i].learning = 0;
-            if (!p->a[i].done) st = act_and_store(p, i, h);
+            p->a[i].need_greedy = 0;
+            if (!p->a[i].done) choose(&p->a[i]);
         }
+        st = refresh_for_greedy(p);
+        for (int i = 0; i < p->k && !st; i++)
+            if (!p->a[i].done) st = act_and_store(p, i, h);
         if (!st) st = launch(p);
         for (int i = 0; i < p->k && !st; i++) {
             agent *g = &p->a[i];

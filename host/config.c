@@ -300,6 +300,10 @@ cldqn_status cldqn_config_set(cldqn_config *cfg, const char *key, const char *va
         if (*end || errno || !isfinite(v))
             return cldqn_fail(CLDQN_ERR_ARG, "%s: '%s' is not a number", origin, value);
         if (!in_range(k, v)) return range_error(origin, value, k);
+        /* What is stored is a float: 1e-87 would become 0 and fail the range
+         * when the checkpoint's config is read back. */
+        if (k->type == K_FLOAT && (!isfinite((float)v) || !in_range(k, (double)(float)v)))
+            return cldqn_fail(CLDQN_ERR_ARG, "%s: %s is out of float range", origin, value);
         if (k->type == K_FLOAT)
             *(float *)p = (float)v;
         else

@@ -77,6 +77,7 @@ static void test_bad_values(void)
     expect_error("lr", "0", "--lr: 0 is not > 0");
     expect_error("lr", "-1e-3", "--lr: -1e-3 is not > 0");
     expect_error("lr", "1e30", "--lr: 1e30 is too large (at most 9.2e+18)");
+    expect_error("adam-eps", "1e-87", "--adam-eps: 1e-87 is out of float range");
     expect_error("lr", "nan", "--lr: 'nan' is not a number");
     expect_error("lr", "0.01x", "--lr: '0.01x' is not a number");
     expect_error("batch", "-3", "--batch: -3 is not in [1, 65536]");

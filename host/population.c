@@ -62,6 +62,7 @@ typedef struct {
     int learning; /* in this step's launch */
     int end_after, end_term;
     int action, need_greedy; /* this step's choice before the greedy lookup */
+    int sync_pending;        /* target <- params at the end of this step */
     float *host;             /* (total) host copy of the online weights, in p->host */
     int host_valid;          /* host equals the device slice */
 } agent;
@@ -418,12 +419,33 @@ static void end_episode(cldqn_population *p, int i, const cldqn_pop_hooks *h, in
     g->loss_count = 0;
 }
 
-static cldqn_status sync_target(cldqn_population *p, int i)
+/* target <- params for agent i, deferred to flush_syncs at the end of the
+ * step: the agent's weights do not change between the two points (an agent
+ * syncing in phase A does not learn on that step). */
+static void sync_target(cldqn_population *p, int i)
+{
+    p->a[i].stats.target_syncs++;
+    p->a[i].sync_pending = 1;
+}
+
+/* One copy per run of adjacent agents that sync (usually all of them at
+ * once; Oclgrind also tracks a whole-buffer copy correctly, where it marks
+ * offset copies as uninitialised). */
+static cldqn_status flush_syncs(cldqn_population *p)
 {
     const size_t bytes = p->lay.total * sizeof(float);
-    p->a[i].stats.target_syncs++;
-    CL_TRY(clEnqueueCopyBuffer(p->cl->queue, p->buf[CLDQN_BUF_PARAMS], p->buf[CLDQN_BUF_TARGET],
-                               (size_t)i * bytes, (size_t)i * bytes, bytes, 0, NULL, NULL));
+    for (int i = 0; i < p->k;) {
+        if (!p->a[i].sync_pending) {
+            i++;
+            continue;
+        }
+        int j = i;
+        while (j < p->k && p->a[j].sync_pending) p->a[j++].sync_pending = 0;
+        CL_TRY(clEnqueueCopyBuffer(p->cl->queue, p->buf[CLDQN_BUF_PARAMS], p->buf[CLDQN_BUF_TARGET],
+                                   (size_t)i * bytes, (size_t)i * bytes, (size_t)(j - i) * bytes, 0,
+                                   NULL, NULL));
+        i = j;
+    }
     return CLDQN_OK;
 }
 
@@ -514,8 +536,7 @@ static cldqn_status act_and_store(cldqn_population *p, int i, const cldqn_pop_ho
                     cldqn_replay_size(g->rb) >= (size_t)c->batch;
     if (c->target_every == 0 && r.terminated) {
         /* The seed: sync and end without an update. */
-        st = sync_target(p, i);
-        if (st) return st;
+        sync_target(p, i);
         end_episode(p, i, h, 1);
         return CLDQN_OK;
     }
@@ -627,9 +648,7 @@ cldqn_status cldqn_population_run(cldqn_population *p, const cldqn_pop_hooks *h)
             agent *g = &p->a[i];
             if (g->done) continue;
             const cldqn_config *c = &g->cfg;
-            if (c->target_every > 0 && g->stats.steps % c->target_every == 0)
-                st = sync_target(p, i);
-            if (st) break;
+            if (c->target_every > 0 && g->stats.steps % c->target_every == 0) sync_target(p, i);
             if (g->end_after) end_episode(p, i, h, g->end_term);
             g->end_after = 0;
             if (c->eval_every > 0 && g->stats.steps % c->eval_every == 0 && !c->taxi.is_rainy &&
@@ -645,6 +664,7 @@ cldqn_status cldqn_population_run(cldqn_population *p, const cldqn_pop_hooks *h)
                 if (h && h->on_eval) h->on_eval(h->ctx, p, i);
             }
         }
+        if (!st) st = flush_syncs(p);
         p->elapsed = base + (now_s() - start);
         for (int i = 0; i < p->k; i++)
             if (!p->a[i].done) p->a[i].stats.elapsed = p->elapsed;

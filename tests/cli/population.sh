@@ -50,4 +50,20 @@ expect_error 2 "gamma" --population 2 --sweep gamma=0.9,x
 expect_error 1 "OpenCL backend" --population 2 --backend ref --steps 10
 "$BIN" train --steps 400 --quiet --out "$T/r.safetensors" > /dev/null 2>&1 || fail "plain run"
 expect_error 2 "resume" --population 2 --resume "$T/r.safetensors"
+# SIGINT: the step finishes, every agent's checkpoint is written, exit 130.
+"$BIN" train --population 2 --steps 100000000 --quiet --out "$T/i.safetensors" \
+    --metrics "$T/i.jsonl" > "$T/i.out" 2> "$T/i.err" &
+pid=$!
+for _ in $(seq 200); do
+    [ -s "$T/i.jsonl" ] && break
+    sleep 0.1
+done
+kill -INT $pid
+wait $pid
+rc=$?
+[ $rc -eq 130 ] || fail "SIGINT: exit $rc, wanted 130: $(cat "$T/i.err")"
+[ -s "$T/i.agent0.safetensors" ] && [ -s "$T/i.agent1.safetensors" ] ||
+    fail "SIGINT: checkpoints missing"
+grep -q "interrupted" "$T/i.err" || fail "SIGINT: no message: $(cat "$T/i.err")"
+grep -q "^population of 2:" "$T/i.out" || fail "SIGINT: no table"
 echo "population.sh: ok"

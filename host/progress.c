@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,8 +98,7 @@ static void status_line(const cldqn_progress *p, const cldqn_train_stats *s, cha
     /* Before the first episode / update there is nothing to show. */
     snprintf(ret, sizeof ret, isnan(s->mean_return) ? "--" : "%.2f", s->mean_return);
     snprintf(loss, sizeof loss, isnan(s->last_loss) ? "--" : "%.4g", (double)s->last_loss);
-    snprintf(buf, size,
-             "steps %s | episodes %s | return(100) %s | loss %s | eps %.3f | %.0f steps/s | ETA %s",
+    snprintf(buf, size, "steps %s | ep %s | ret(100) %s | loss %s | eps %.3f | %.0f/s | ETA %s",
              steps, eps, ret, loss, (double)s->epsilon, rate, eta);
 }
 
@@ -113,7 +113,13 @@ static void draw(cldqn_progress *p, const cldqn_train_stats *s)
         if (filled > w) filled = w;
         for (int i = 0; i < w; i++) bar[i] = i < filled ? '#' : '.';
         bar[w] = 0;
-        fprintf(p->err, "\r[%s] %s\033[K", f >= 0 ? bar : "....................", line);
+        /* A line wider than the terminal wraps, and "\r" then only returns
+         * to its last row: every redraw would add rows. Cut it to fit. */
+        struct winsize ws;
+        int cols = ioctl(fileno(p->err), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
+        int room = cols - 1 - (w + 3); /* "[bar] " */
+        if (room < 0) room = 0;
+        fprintf(p->err, "\r[%s] %.*s\033[K", f >= 0 ? bar : "....................", room, line);
         p->drawn = 1;
     } else {
         fprintf(p->err, "%s\n", line);

@@ -13,7 +13,10 @@
  * loop's schedule); everything else must be equal, so all agents update on
  * the same steps (except that in the seed's mode an agent whose episode just
  * terminated skips the update, as it would alone). No resume: checkpoints
- * hold weights only. */
+ * hold weights only, written at the end (cldqn train also on SIGINT);
+ * save-every, render-every and summary are not honoured. Greedy actions
+ * outside the launch come from the host reference on a copy of the weights,
+ * which costs a read of all K weight sets when one is stale. */
 #ifndef CLDQN_POPULATION_H
 #define CLDQN_POPULATION_H
 

@@ -280,7 +280,11 @@ static cldqn_status clnet_create(cldqn_qnet *net, const float *params)
     for (int k = 0; k < N_KERNELS; k++) {
         TRY(cldqn_cl_create_kernel(d->prog[kernel_defs[k].prog], kernel_defs[k].name, &d->k[k]));
         /* td_loss and clip_grad_norm run as one work-group; the rest as many. */
-        d->wg[k] = cldqn_cl_kernel_wg(d->cl, d->k[k], (k == K_TD_LOSS || k == K_CLIP) ? 256 : 64);
+        size_t cap = (k == K_TD_LOSS || k == K_CLIP) ? 256 : 64;
+        /* A CPU runs a work-group as a loop over its items: q_act's 8 items
+         * answer a greedy action in 23 us instead of 53 us with 64 (PoCL). */
+        if (k == K_QACT && (d->cl->info.type & CL_DEVICE_TYPE_CPU)) cap = 8;
+        d->wg[k] = cldqn_cl_kernel_wg(d->cl, d->k[k], cap);
     }
 
     const cldqn_net_shape *s = &net->lay.shape;

@@ -10,9 +10,9 @@
 __kernel void q_act(__global const float *params, /* (total) */
                     __global const int *states,   /* (n) */
                     int E, int H, int L, int A,
-                    uint w_off0,              /* offset of the first dense weight, S*E */
-                    __global float *q,        /* (n, A) */
-                    __global int *actions,    /* (n) */
+                    uint w_off0,           /* offset of the first dense weight, S*E */
+                    __global float *q,     /* (n, A) */
+                    __global int *actions, /* (n) */
                     __local float *x0, __local float *x1) /* (max width) each */
 {
     const int g = (int)get_group_id(0), lid = (int)get_local_id(0), nl = (int)get_local_size(0);
@@ -24,7 +24,7 @@ __kernel void q_act(__global const float *params, /* (total) */
     int in = E;
     for (int l = 0; l <= L; l++) {
         const int out = l == L ? A : H;
-        __global const float *W = params + off; /* (out, in) */
+        __global const float *W = params + off;         /* (out, in) */
         __global const float *b = W + (size_t)out * in; /* (out) */
         for (int o = lid; o < out; o += nl) {
             __global const float *wo = W + (size_t)o * in;

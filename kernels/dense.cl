@@ -14,8 +14,8 @@ __kernel void dense_forward(__global const float *W, __global const float *bias,
     uint gid = GID();
     if (gid >= (uint)(B * O)) return;
     uint r = gid / (uint)O, o = gid % (uint)O;
-    __global const float *xr = x + r * (uint)I;             /* (I) */
-    __global const float *wo = W + w_off + o * (uint)I;     /* (I) */
+    __global const float *xr = x + r * (uint)I;         /* (I) */
+    __global const float *wo = W + w_off + o * (uint)I; /* (I) */
     float acc = 0.0f;
     for (int i = 0; i < I; i++) acc += xr[i] * wo[i];
     acc += bias[b_off + o];
@@ -37,10 +37,9 @@ static inline float masked(__global const float *y, __global const float *dy, ui
  * masked in place (every work-item masks on the fly): writing it here would
  * race with the readers, and nothing reads the masked dy afterwards. */
 __kernel void dense_backward(__global const float *W, __global const float *x,
-                             __global const float *y, __global const float *dy, int B, int I,
-                             int O, int relu, __global float *dW, __global float *db,
-                             __global float *dx, uint w_off, uint dw_off, uint db_off,
-                             int has_dx)
+                             __global const float *y, __global const float *dy, int B, int I, int O,
+                             int relu, __global float *dW, __global float *db, __global float *dx,
+                             uint w_off, uint dw_off, uint db_off, int has_dx)
 {
     uint gid = GID();
     uint nw = (uint)(O * I), nb = (uint)O, nx = has_dx ? (uint)(B * I) : 0u;

@@ -62,17 +62,19 @@
 #define FU_R8(n)  (((n) + 7) / 8 * 8)
 /* Row-major activations of width n: chunks of 8 columns, handled NCH at a
  * time by the weight-gradient rows, with the stride padded to whole groups. */
-#define FU_NCH(n) ((n) > 56 ? 8 : ((n) + 7) / 8)
-#define FU_RS(n)  (((n) + 8 * FU_NCH(n) - 1) / (8 * FU_NCH(n)) * (8 * FU_NCH(n)))
-#define FU_R16(n) (((n) + 15) / 16 * 16)
+#define FU_NCH(n)    ((n) > 56 ? 8 : ((n) + 7) / 8)
+#define FU_RS(n)     (((n) + 8 * FU_NCH(n) - 1) / (8 * FU_NCH(n)) * (8 * FU_NCH(n)))
+#define FU_R16(n)    (((n) + 15) / 16 * 16)
 #define FU_MAX(a, b) ((a) > (b) ? (a) : (b))
-#define FU_MAXW   FU_MAX(FU_MAX(FU_E, FU_H), FU_A)
+#define FU_MAXW      FU_MAX(FU_MAX(FU_E, FU_H), FU_A)
 
 /* Parameter offsets, as cldqn_layout_init lays them out. Layer l in 0..L
  * (L = out) has input width IN(l) and output width OUT(l). */
-#define FU_IN(l)   ((l) == 0 ? FU_E : FU_H)
-#define FU_OUT(l)  ((l) == FU_L ? FU_A : FU_H)
-#define FU_OFFW(l) (FU_S * FU_E + ((l) > 0 ? FU_H * FU_E + FU_H : 0) + ((l) > 1 ? ((l)-1) * (FU_H * FU_H + FU_H) : 0))
+#define FU_IN(l)  ((l) == 0 ? FU_E : FU_H)
+#define FU_OUT(l) ((l) == FU_L ? FU_A : FU_H)
+#define FU_OFFW(l)                                                                                 \
+    (FU_S * FU_E + ((l) > 0 ? FU_H * FU_E + FU_H : 0) +                                            \
+     ((l) > 1 ? ((l)-1) * (FU_H * FU_H + FU_H) : 0))
 #define FU_OFFB(l) (FU_OFFW(l) + FU_OUT(l) * FU_IN(l))
 #define FU_NPARAM  (FU_OFFB(FU_L) + FU_A)
 
@@ -91,23 +93,33 @@
 #define FU_SCRATCH (FU_ROWS + FU_BP + 1)
 
 /* Packed input (ints; floats as their bits), written by one host write. */
-#define FU_IN_S    0                /* (B) states */
-#define FU_IN_A    (FU_BP)          /* (B) actions */
-#define FU_IN_NS   (2 * FU_BP)      /* (B) next states */
-#define FU_IN_R    (3 * FU_BP)      /* (B) rewards */
-#define FU_IN_T    (4 * FU_BP)      /* (B) terminated */
-#define FU_IN_G    (5 * FU_BP)      /* state to act greedily in afterwards */
-#define FU_IN_ADAM (5 * FU_BP + 4)  /* (steps, 2) per-step Adam scalars */
+#define FU_IN_S    0               /* (B) states */
+#define FU_IN_A    (FU_BP)         /* (B) actions */
+#define FU_IN_NS   (2 * FU_BP)     /* (B) next states */
+#define FU_IN_R    (3 * FU_BP)     /* (B) rewards */
+#define FU_IN_T    (4 * FU_BP)     /* (B) terminated */
+#define FU_IN_G    (5 * FU_BP)     /* state to act greedily in afterwards */
+#define FU_IN_ADAM (5 * FU_BP + 4) /* (steps, 2) per-step Adam scalars */
 
 /* Stores the 16 lanes of v down a column: p[k*ld] = v.sk. */
-#define FU_STORE_COL(p, ld, v)                                                                   \
+#define FU_STORE_COL(p, ld, v)                                                                     \
     do {                                                                                           \
         __global float *q_ = (p);                                                                  \
-        q_[0 * (ld)] = (v).s0; q_[1 * (ld)] = (v).s1; q_[2 * (ld)] = (v).s2;                       \
-        q_[3 * (ld)] = (v).s3; q_[4 * (ld)] = (v).s4; q_[5 * (ld)] = (v).s5;                       \
-        q_[6 * (ld)] = (v).s6; q_[7 * (ld)] = (v).s7; q_[8 * (ld)] = (v).s8;                       \
-        q_[9 * (ld)] = (v).s9; q_[10 * (ld)] = (v).sa; q_[11 * (ld)] = (v).sb;                     \
-        q_[12 * (ld)] = (v).sc; q_[13 * (ld)] = (v).sd; q_[14 * (ld)] = (v).se;                    \
+        q_[0 * (ld)] = (v).s0;                                                                     \
+        q_[1 * (ld)] = (v).s1;                                                                     \
+        q_[2 * (ld)] = (v).s2;                                                                     \
+        q_[3 * (ld)] = (v).s3;                                                                     \
+        q_[4 * (ld)] = (v).s4;                                                                     \
+        q_[5 * (ld)] = (v).s5;                                                                     \
+        q_[6 * (ld)] = (v).s6;                                                                     \
+        q_[7 * (ld)] = (v).s7;                                                                     \
+        q_[8 * (ld)] = (v).s8;                                                                     \
+        q_[9 * (ld)] = (v).s9;                                                                     \
+        q_[10 * (ld)] = (v).sa;                                                                    \
+        q_[11 * (ld)] = (v).sb;                                                                    \
+        q_[12 * (ld)] = (v).sc;                                                                    \
+        q_[13 * (ld)] = (v).sd;                                                                    \
+        q_[14 * (ld)] = (v).se;                                                                    \
         q_[15 * (ld)] = (v).sf;                                                                    \
     } while (0)
 
@@ -592,8 +604,9 @@ void fu_update(__global float *params, __global float *grad, __global float *m, 
     FU_SYNC();
     for (int l = 0; l <= FU_L; l++) {
         const int tin = (l & 1) ? FU_TB : FU_TA, tout = (l & 1) ? FU_TA : FU_TB;
-        fu_fwd_phase(l, params, ws + FU_ACTT(l), ws + FU_ACTT(l + 1), l < FU_L ? ws + FU_ACTR(l + 1) : 0,
-                     target, ws + tin, ws + tout, 2, ld, lid, wg);
+        fu_fwd_phase(l, params, ws + FU_ACTT(l), ws + FU_ACTT(l + 1),
+                     l < FU_L ? ws + FU_ACTR(l + 1) : 0, target, ws + tin, ws + tout, 2, ld, lid,
+                     wg);
         FU_SYNC();
     }
     {
@@ -711,10 +724,10 @@ void fu_update(__global float *params, __global float *grad, __global float *m, 
 
 /* One network: the launch is one work-group. */
 __kernel void fused_update(__global float *params, __global float *grad, __global float *m,
-                           __global float *v, const __global float *target,
-                           const __global int *in, __global float *ws, __global int *out, int B,
-                           float gamma, float b1, float b2, float eps, float omb1, float omb2,
-                           float huber_delta, float max_norm)
+                           __global float *v, const __global float *target, const __global int *in,
+                           __global float *ws, __global int *out, int B, float gamma, float b1,
+                           float b2, float eps, float omb1, float omb2, float huber_delta,
+                           float max_norm)
 {
     fu_update(params, grad, m, v, target, in, ws, out, B, gamma, b1, b2, eps, omb1, omb2,
               huber_delta, max_norm);
@@ -733,8 +746,8 @@ __kernel void fused_update(__global float *params, __global float *grad, __globa
 #define FU_IN_STRIDE (FU_IN_ADAM + 2 * FU_BP)
 __kernel void fused_update_pop(__global float *params, __global float *grad, __global float *m,
                                __global float *v, const __global float *target,
-                               const __global int *in, __global float *ws, __global int *out,
-                               int B, float b1, float b2, float eps, float omb1, float omb2,
+                               const __global int *in, __global float *ws, __global int *out, int B,
+                               float b1, float b2, float eps, float omb1, float omb2,
                                float huber_delta, float max_norm, const __global int *agents)
 {
     const size_t n = (size_t)agents[get_group_id(0)];

@@ -34,9 +34,9 @@ __kernel void clip_grad_norm(__global float *g, uint n, float max_norm, __global
  * (no fp64 needed on the device): step = -lr/bc1 (TORCH) or
  * lr*sqrt(bc2)/bc1 (KERAS), bc2_sqrt = sqrt(1-b2^t) (TORCH only). lr and t are
  * kept in the argument list to mirror ref_adam. One work-item per element. */
-__kernel void adam(__global float *p, __global const float *g, __global float *m,
-                   __global float *v, uint n, float lr, float b1, float b2, float eps, int t,
-                   int kind, float step, float bc2_sqrt)
+__kernel void adam(__global float *p, __global const float *g, __global float *m, __global float *v,
+                   uint n, float lr, float b1, float b2, float eps, int t, int kind, float step,
+                   float bc2_sqrt)
 {
     (void)lr;
     (void)t;

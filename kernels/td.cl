@@ -2,7 +2,7 @@
  * ref_td_target, ref_td_loss, ref_keras_sample_loss and ref_argmax. */
 
 /* Loss kinds, as cldqn_loss_kind in net.h. */
-#define LOSS_MSE 0
+#define LOSS_MSE   0
 #define LOSS_HUBER 1
 
 /* Largest entry of a row (A), the first on ties. */
@@ -26,9 +26,9 @@ __kernel void td_target(__global const float *qn, __global const float *r,
 /* Mean loss over the taken actions and dq (B,A) = dLoss/dq, zero except at
  * the taken action. Must run as ONE work-group: per-sample losses go to
  * lbuf (B), then work-item 0 sums them in batch order into loss_out[0]. */
-__kernel void td_loss(__global const float *q, __global const int *action,
-                      __global const float *y, int B, int A, int kind, float delta,
-                      __global float *dq, __global float *loss_out, __global float *lbuf)
+__kernel void td_loss(__global const float *q, __global const int *action, __global const float *y,
+                      int B, int A, int kind, float delta, __global float *dq,
+                      __global float *loss_out, __global float *lbuf)
 {
     const float inv_b = 1.0f / (float)B;
     for (uint b = get_local_id(0); b < (uint)B; b += get_local_size(0)) {

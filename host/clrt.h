@@ -101,6 +101,34 @@ typedef struct {
     const void *value;
 } cldqn_cl_arg;
 cldqn_status cldqn_cl_set_args(cl_kernel k, const char *kname, const cldqn_cl_arg *args, int n);
+/* Entries of such a list, one {size, pointer} pair each, e.g.
+ * `(cldqn_cl_arg[]){A_MEM(buf), A_INT(n), A_FLT(gamma)}`; {bytes, NULL} is a
+ * __local buffer. */
+#define A_MEM(m)                                                                                   \
+    {                                                                                              \
+        sizeof(cl_mem), &(m)                                                                       \
+    }
+#define A_INT(x)                                                                                   \
+    {                                                                                              \
+        sizeof(cl_int), &(cl_int)                                                                  \
+        {                                                                                          \
+            (cl_int)(x)                                                                            \
+        }                                                                                          \
+    }
+#define A_UINT(x)                                                                                  \
+    {                                                                                              \
+        sizeof(cl_uint), &(cl_uint)                                                                \
+        {                                                                                          \
+            (cl_uint)(x)                                                                           \
+        }                                                                                          \
+    }
+#define A_FLT(x)                                                                                   \
+    {                                                                                              \
+        sizeof(cl_float), &(cl_float)                                                              \
+        {                                                                                          \
+            (cl_float)(x)                                                                          \
+        }                                                                                          \
+    }
 
 /* Enqueues k over n work-items (1-D), rounded up to a multiple of wg; the
  * kernel must ignore ids >= n. */

@@ -103,32 +103,6 @@ struct cldqn_qnet {
     clnet *dev;    /* OPENCL backend */
 };
 
-/* Kernel-argument list helpers: each expands to one {size, pointer} pair. */
-#define A_MEM(m)                                                                                   \
-    {                                                                                              \
-        sizeof(cl_mem), &(m)                                                                       \
-    }
-#define A_INT(x)                                                                                   \
-    {                                                                                              \
-        sizeof(cl_int), &(cl_int)                                                                  \
-        {                                                                                          \
-            (cl_int)(x)                                                                            \
-        }                                                                                          \
-    }
-#define A_UINT(x)                                                                                  \
-    {                                                                                              \
-        sizeof(cl_uint), &(cl_uint)                                                                \
-        {                                                                                          \
-            (cl_uint)(x)                                                                           \
-        }                                                                                          \
-    }
-#define A_FLT(x)                                                                                   \
-    {                                                                                              \
-        sizeof(cl_float), &(cl_float)                                                              \
-        {                                                                                          \
-            (cl_float)(x)                                                                          \
-        }                                                                                          \
-    }
 #define SET_ARGS(d, kid, ...)                                                                      \
     cldqn_cl_set_args((d)->k[kid], kernel_defs[kid].name, (cldqn_cl_arg[]){__VA_ARGS__},           \
                       (int)(sizeof((cldqn_cl_arg[]){__VA_ARGS__}) / sizeof(cldqn_cl_arg)))

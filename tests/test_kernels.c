@@ -106,31 +106,6 @@ static cl_kernel kernel(int prog, const char *name)
     return k;
 }
 
-#define A_MEM(m)                                                                                   \
-    {                                                                                              \
-        sizeof(cl_mem), &(m)                                                                       \
-    }
-#define A_INT(x)                                                                                   \
-    {                                                                                              \
-        sizeof(cl_int), &(cl_int)                                                                  \
-        {                                                                                          \
-            (cl_int)(x)                                                                            \
-        }                                                                                          \
-    }
-#define A_UINT(x)                                                                                  \
-    {                                                                                              \
-        sizeof(cl_uint), &(cl_uint)                                                                \
-        {                                                                                          \
-            (cl_uint)(x)                                                                           \
-        }                                                                                          \
-    }
-#define A_FLT(x)                                                                                   \
-    {                                                                                              \
-        sizeof(cl_float), &(cl_float)                                                              \
-        {                                                                                          \
-            (cl_float)(x)                                                                          \
-        }                                                                                          \
-    }
 #define RUN(k, name, n, wg, ...)                                                                   \
     do {                                                                                           \
         cldqn_cl_arg a_[] = {__VA_ARGS__};                                                         \

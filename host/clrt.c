@@ -223,7 +223,7 @@ static int contains_nocase(const char *hay, const char *needle)
 }
 
 /* Index into list for spec (see cldqn_cl_create), or -1 with the error set. */
-static int choose(const cldqn_cl_device_info *list, int n, const char *spec)
+static int choose(const cldqn_cl_device_info *list, int n, const char *spec, int groups)
 {
     const char *from = "device";
     if (!spec || !*spec) {
@@ -233,7 +233,11 @@ static int choose(const cldqn_cl_device_info *list, int n, const char *spec)
     if (!spec || !*spec) {
         for (int i = 0; i < n; i++)
             if (list[i].type & CL_DEVICE_TYPE_GPU) return i;
-        return 0;
+        int best = 0;
+        if (groups > 1)
+            for (int i = 1; i < n; i++)
+                if (list[i].compute_units > list[best].compute_units) best = i;
+        return best;
     }
     char *end;
     long idx = strtol(spec, &end, 10);
@@ -255,12 +259,17 @@ static int choose(const cldqn_cl_device_info *list, int n, const char *spec)
 
 cldqn_status cldqn_cl_create(const char *spec, int profile, cldqn_cl **out)
 {
+    return cldqn_cl_create_groups(spec, profile, 1, out);
+}
+
+cldqn_status cldqn_cl_create_groups(const char *spec, int profile, int groups, cldqn_cl **out)
+{
     *out = NULL;
     cldqn_cl_device_info *list;
     int n;
     cldqn_status st = cldqn_cl_list_devices(&list, &n);
     if (st != CLDQN_OK) return st;
-    int i = choose(list, n, spec);
+    int i = choose(list, n, spec, groups);
     if (i < 0) {
         free(list);
         return CLDQN_ERR_NODEVICE;

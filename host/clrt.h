@@ -71,6 +71,12 @@ cldqn_status cldqn_cl_list_devices(cldqn_cl_device_info **out, int *n);
  * substring of the device name; NULL or "" -> $CLDQN_DEVICE, else the first
  * GPU, else the first device. Unknown -> CLDQN_ERR_NODEVICE. */
 cldqn_status cldqn_cl_create(const char *spec, int profile, cldqn_cl **out);
+
+/* cldqn_cl_create for launches of `groups` work-groups: without a device
+ * named and without a GPU, groups > 1 takes the device with the most compute
+ * units (PoCL's pthread device, which runs work-groups on every core, over
+ * its single-threaded basic device; the first such on ties). */
+cldqn_status cldqn_cl_create_groups(const char *spec, int profile, int groups, cldqn_cl **out);
 void cldqn_cl_free(cldqn_cl *cl);
 
 /* Builds program NAME (kernels/NAME.cl, embedded, or $CLDQN_KERNEL_DIR/NAME.cl)

@@ -15,7 +15,9 @@ static void usage(FILE *f)
                "type, compute units, global/local memory, OpenCL version and maximum\n"
                "work-group size. Choose a device for other commands by that index or by a\n"
                "case-insensitive substring of its name (--device, or $CLDQN_DEVICE); the\n"
-               "default is the first GPU, else the first device.\n");
+               "default is the first GPU, else the first device (for a population, the CPU\n"
+               "device with the most compute units). cldqn lists PoCL's single-threaded basic\n"
+               "device before its pthread device unless $POCL_DEVICES is set.\n");
 }
 
 static const char *type_name(cl_device_type t)

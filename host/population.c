@@ -237,7 +237,7 @@ static cldqn_status create_device(cldqn_population *p, const float *init_params)
     const cldqn_config *c = &p->a[0].cfg;
     cldqn_status st = cldqn_fused_check(&p->lay, &c->learn);
     if (st) return st;
-    st = cldqn_cl_create(c->device[0] ? c->device : NULL, 0, &p->cl);
+    st = cldqn_cl_create_groups(c->device[0] ? c->device : NULL, 0, p->k, &p->cl);
     if (st) return st;
     char opts[512];
     cldqn_fused_build_options(&p->lay, &c->learn, c->batch, opts, sizeof opts);

@@ -6,11 +6,34 @@
 #ifndef CLDQN_CLI_H
 #define CLDQN_CLI_H
 
+#include <stdio.h>
+
+#include "cldqn/config.h"
+#include "cldqn/trainer.h"
+
 int cldqn_cmd_devices(int argc, char **argv);
 int cldqn_cmd_play(int argc, char **argv);
 int cldqn_cmd_train(int argc, char **argv);
 int cldqn_cmd_eval(int argc, char **argv);
 int cldqn_cmd_bench(int argc, char **argv);
+
+/* Runs a population once `cldqn train` has settled the settings: cfg (out
+ * filled in, checked), the --population count (0 if absent) and the --sweep
+ * items. Returns the exit code. cldqn-mpi (host/mpi/) passes one that splits
+ * the agents over MPI ranks. */
+typedef int (*cldqn_cli_pop_runner)(void *ctx, const cldqn_config *cfg, int k,
+                                    const char *const *sweep, int n_sweep);
+
+/* cldqn_cmd_train, with --population/--sweep runs handed to run (NULL: the
+ * one-device population of cldqn train). */
+int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *ctx);
+
+/* A population's reports (host/pop_report.c): one JSON line per finished
+ * episode / exact evaluation of an agent, and the results table. */
+void cldqn_cli_pop_episode_json(FILE *f, int agent, const cldqn_train_stats *s, int terminated);
+void cldqn_cli_pop_eval_json(FILE *f, int agent, const cldqn_train_stats *s);
+void cldqn_cli_pop_table_header(FILE *f);
+void cldqn_cli_pop_table_row(FILE *f, int agent, const cldqn_config *c, const cldqn_train_stats *s);
 
 /* Prints "cldqn: <message>" for the last library error to stderr. */
 void cldqn_cli_error(const char *context);

@@ -107,29 +107,11 @@ typedef struct {
     int write_failed;
 } pop_ctx;
 
-static void pop_json_num(FILE *f, const char *key, double v)
-{
-    if (isfinite(v))
-        fprintf(f, ", \"%s\": %.9g", key, v);
-    else
-        fprintf(f, ", \"%s\": null", key);
-}
-
 static void pop_on_episode(void *ctx, const cldqn_population *p, int i, int terminated)
 {
     pop_ctx *c = ctx;
     if (!c->metrics) return;
-    const cldqn_train_stats *s = cldqn_population_stats(p, i);
-    fprintf(c->metrics,
-            "{\"type\": \"episode\", \"agent\": %d, \"episode\": %" PRId64 ", \"steps\": %" PRId64
-            ", \"updates\": %" PRId64 ", \"return\": %d, \"length\": %d, \"terminated\": %s",
-            i, s->episodes, s->steps, s->updates, s->last_return, s->last_length,
-            terminated ? "true" : "false");
-    pop_json_num(c->metrics, "epsilon", s->epsilon);
-    pop_json_num(c->metrics, "loss", s->episode_loss);
-    pop_json_num(c->metrics, "mean_return_100", s->mean_return);
-    pop_json_num(c->metrics, "time", s->elapsed);
-    fprintf(c->metrics, "}\n");
+    cldqn_cli_pop_episode_json(c->metrics, i, cldqn_population_stats(p, i), terminated);
     if (ferror(c->metrics)) c->write_failed = 1;
 }
 
@@ -137,17 +119,7 @@ static void pop_on_eval(void *ctx, const cldqn_population *p, int i)
 {
     pop_ctx *c = ctx;
     if (!c->metrics) return;
-    const cldqn_train_stats *s = cldqn_population_stats(p, i);
-    fprintf(c->metrics,
-            "{\"type\": \"eval\", \"agent\": %d, \"steps\": %" PRId64 ", \"episodes\": %" PRId64
-            ", \"updates\": %" PRId64,
-            i, s->steps, s->episodes, s->updates);
-    pop_json_num(c->metrics, "mean_return", s->eval.mean_return);
-    pop_json_num(c->metrics, "optimal_return", s->optimal_return);
-    pop_json_num(c->metrics, "success_rate", s->eval.success_rate);
-    fprintf(c->metrics, ", \"optimal\": %s", s->reached_optimal ? "true" : "false");
-    pop_json_num(c->metrics, "time", s->elapsed);
-    fprintf(c->metrics, "}\n");
+    cldqn_cli_pop_eval_json(c->metrics, i, cldqn_population_stats(p, i));
     fflush(c->metrics);
     if (ferror(c->metrics)) c->write_failed = 1;
 }
@@ -219,21 +191,10 @@ static int train_population(const cldqn_config *cfg, int k, const char *const *s
            " launches, on %s\n",
            n, total_steps, el, el > 0 ? (double)total_steps / el : 0.0,
            cldqn_population_launches(p), cldqn_population_device_name(p));
-    printf("%5s %8s %9s %7s %9s %8s %9s %12s %12s %8s\n", "agent", "seed", "lr", "gamma", "steps",
-           "episodes", "updates", "optimum@", "final return", "gap");
-    for (int i = 0; i < n; i++) {
-        const cldqn_train_stats *s = cldqn_population_stats(p, i);
-        const cldqn_config *c = cldqn_population_config(p, i);
-        char opt[32] = "-";
-        if (s->optimal_steps) snprintf(opt, sizeof opt, "%" PRId64, s->optimal_steps);
-        printf("%5d %8" PRIu64 " %9.3g %7.4g %9" PRId64 " %8" PRId64 " %9" PRId64 " %12s", i,
-               c->seed, (double)c->learn.lr, (double)c->learn.gamma, s->steps, s->episodes,
-               s->updates, opt);
-        if (s->have_eval)
-            printf(" %12.3f %8.3f\n", s->eval.mean_return, s->optimal_return - s->eval.mean_return);
-        else
-            printf(" %12s %8s\n", "-", "-");
-    }
+    cldqn_cli_pop_table_header(stdout);
+    for (int i = 0; i < n; i++)
+        cldqn_cli_pop_table_row(stdout, i, cldqn_population_config(p, i),
+                                cldqn_population_stats(p, i));
     if (rc != 1) {
         char first[CLDQN_CONFIG_PATH_MAX + 32];
         cldqn_population_agent_path(cfg->out, 0, first, sizeof first);
@@ -286,6 +247,11 @@ static int take_population_args(int *argc, char **argv, int *k, const char **swe
 }
 
 int cldqn_cmd_train(int argc, char **argv)
+{
+    return cldqn_cmd_train_with(argc, argv, NULL, NULL);
+}
+
+int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *run_ctx)
 {
     int pop_k = 0, n_sweep = 0;
     const char *sweep[16];
@@ -405,6 +371,7 @@ int cldqn_cmd_train(int argc, char **argv)
             fprintf(stderr, "cldqn: --population/--sweep: cannot be combined with --resume\n");
             return 2;
         }
+        if (run) return run(run_ctx, &cfg, pop_k, sweep, n_sweep);
         return train_population(&cfg, pop_k, sweep, n_sweep);
     }
 

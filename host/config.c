@@ -23,7 +23,7 @@ typedef struct {
     int lo_open;              /* lo itself is not allowed (lr > 0) */
     int hi_open;              /* hi itself is not allowed (beta < 1) */
     const char *const *names; /* K_ENUM: value i is names[i]; K_STR: size of the field in hi */
-    int persist;              /* stored in checkpoints */
+    int persist;              /* stored in checkpoints (2: only when not 1, see envs) */
     const char *help;
 } key_def;
 
@@ -82,6 +82,10 @@ static const key_def keys[] = {
     {"learning-starts", K_I64, OFF(learning_starts), 0, BIG, 0, 0, NULL, 1,
      "updates begin once the memory holds more than N transitions"},
     {"train-every", K_INT, OFF(train_every), 1, 1e9, 0, 0, NULL, 1, "env steps per update"},
+    /* Stored only when not 1, so that single-env checkpoints stay byte-identical
+     * to those written before the key existed. */
+    {"envs", K_INT, OFF(envs), 1, 4096, 0, 0, NULL, 2,
+     "Taxi instances stepped together, one greedy launch for all (target-every 0 needs 1)"},
     {"target-every", K_I64, OFF(target_every), 0, BIG, 0, 0, NULL, 1,
      "env steps per target sync (0 = when an episode terminates, as the seed)"},
     {"eps-start", K_FLOAT, OFF(eps_start), 0, 1, 0, 0, NULL, 1, "initial exploration rate"},
@@ -140,6 +144,7 @@ cldqn_status cldqn_config_preset(cldqn_config *cfg, const char *name)
     c.learn.huber_delta = 1.0f;
     c.backend = CLDQN_BACKEND_OPENCL;
     c.train_every = 1;
+    c.envs = 1;
     if (!strcmp(name, "seed")) {
         /* The article, setting for setting (see the task's seed description). */
         c.episodes = 100;
@@ -368,6 +373,10 @@ cldqn_status cldqn_config_check(const cldqn_config *c)
                           "--until-optimal: needs deterministic Taxi (no --rainy/--fickle)");
     if (c->until_optimal && c->eval_every <= 0)
         return cldqn_fail(CLDQN_ERR_ARG, "--until-optimal: needs --eval-every > 0");
+    if (c->envs > 1 && c->target_every == 0)
+        return cldqn_fail(CLDQN_ERR_ARG,
+                          "--envs: %d needs --target-every > 0 (the seed loop steps one env)",
+                          c->envs);
     if (!c->steps && !c->episodes && !c->until_optimal)
         return cldqn_fail(CLDQN_ERR_ARG, "--steps: 0 with --episodes 0 would never stop");
     return cldqn_taxi_config_check(&c->taxi);
@@ -433,6 +442,7 @@ size_t cldqn_config_to_json(const cldqn_config *cfg, char *buf, size_t size)
     for (size_t i = 0; i < N_KEYS; i++) {
         const key_def *k = &keys[i];
         if (!k->persist) continue;
+        if (k->persist == 2 && *(const int *)((const char *)cfg + k->off) == 1) continue;
         size_t n = value_text(cfg, k, v, sizeof v);
         int quote = k->type == K_ENUM || k->type == K_STR;
         sb_put(&b, ", \"", 3);

@@ -26,22 +26,35 @@
 #include "cldqn/rng.h"
 #include "cldqn/version.h"
 
+/* One of the vectorised envs and its episode in progress. */
+typedef struct {
+    cldqn_taxi env;
+    int in_episode; /* env holds an unfinished episode */
+    int ep_return, ep_len;
+    double loss_sum; /* of the updates since this env's episode began */
+    int64_t loss_count;
+} env_slot;
+
 struct cldqn_trainer {
     cldqn_config cfg;
     cldqn_layout lay;
     cldqn_qnet *net;
     cldqn_replay *rb;
-    cldqn_taxi env;
+    int n_envs;
+    env_slot *envs; /* (n_envs) */
+    int report_env; /* env whose episode on_episode reports */
     cldqn_rng explore, sample;
-    int in_episode; /* env holds an unfinished episode */
     /* Greedy action of act_state under the current online weights, returned
      * by the last update; act_state -1 when the weights changed since. */
     int32_t act_state, act_action;
-    int ep_return, ep_len;
     int returns[CLDQN_RETURN_WINDOW]; /* ring of recent episode returns */
-    double loss_sum;                  /* since the last finished episode */
-    int64_t loss_count;
     cldqn_train_stats stats;
+    /* Per-iteration scratch, (n_envs) each: actions, step results, and the
+     * states (with their env) that need a greedy action from the network. */
+    int *act;
+    cldqn_taxi_step_result *res;
+    int32_t *g_state, *g_action;
+    int *g_env;
     /* Minibatch scratch, (batch) each. */
     uint32_t *idx;
     int32_t *b_state, *b_action, *b_next;
@@ -82,6 +95,12 @@ void cldqn_trainer_free(cldqn_trainer *t)
     if (!t) return;
     cldqn_qnet_free(t->net);
     cldqn_replay_free(t->rb);
+    free(t->envs);
+    free(t->act);
+    free(t->res);
+    free(t->g_state);
+    free(t->g_action);
+    free(t->g_env);
     free(t->idx);
     free(t->b_state);
     free(t->b_action);
@@ -114,15 +133,26 @@ static cldqn_status trainer_alloc(const cldqn_config *cfg, cldqn_trainer **out)
     t->b_reward = malloc(B * sizeof(float));
     t->b_term = malloc(B * sizeof(float));
     t->scratch = malloc(t->lay.total * sizeof(float));
+    size_t N = (size_t)cfg->envs;
+    t->n_envs = cfg->envs;
+    t->envs = calloc(N, sizeof *t->envs);
+    t->act = malloc(N * sizeof *t->act);
+    t->res = malloc(N * sizeof *t->res);
+    t->g_state = malloc(N * sizeof(int32_t));
+    t->g_action = malloc(N * sizeof(int32_t));
+    t->g_env = malloc(N * sizeof(int));
     if (!t->idx || !t->b_state || !t->b_action || !t->b_next || !t->b_reward || !t->b_term ||
-        !t->scratch) {
+        !t->scratch || !t->envs || !t->act || !t->res || !t->g_state || !t->g_action || !t->g_env) {
         st = cldqn_fail(CLDQN_ERR_NOMEM, "out of memory creating the trainer");
         goto fail;
     }
     st = cldqn_replay_create((size_t)cfg->replay, &t->rb);
     if (st) goto fail;
-    st = cldqn_taxi_init(&t->env, &cfg->taxi, cfg->seed);
-    if (st) goto fail;
+    for (int i = 0; i < t->n_envs; i++) {
+        st = cldqn_taxi_init(&t->envs[i].env, &cfg->taxi, cfg->seed);
+        if (st) goto fail;
+        cldqn_rng_seed(&t->envs[i].env.rng, cfg->seed, CLDQN_ENV_STREAM(i));
+    }
     cldqn_rng_seed(&t->explore, cfg->seed, CLDQN_STREAM_EXPLORE);
     cldqn_rng_seed(&t->sample, cfg->seed, CLDQN_STREAM_SAMPLE);
     t->stats.last_loss = NAN;
@@ -143,7 +173,8 @@ static cldqn_status make_qnet(cldqn_trainer *t, const float *params)
     o.backend = t->cfg.backend;
     o.device = t->cfg.device[0] ? t->cfg.device : NULL;
     o.max_batch = t->cfg.batch;
-    o.max_states = CLDQN_TAXI_STATES;
+    /* Evaluation asks for all 500 states, acting for one per env. */
+    o.max_states = t->cfg.envs > CLDQN_TAXI_STATES ? t->cfg.envs : CLDQN_TAXI_STATES;
     o.path = t->cfg.path;
     t->act_state = -1;
     return cldqn_qnet_create(&t->lay, &t->cfg.learn, &o, params, &t->net);
@@ -177,7 +208,15 @@ const cldqn_config *cldqn_trainer_config(const cldqn_trainer *t)
 }
 const cldqn_taxi *cldqn_trainer_env(const cldqn_trainer *t)
 {
-    return &t->env;
+    return &t->envs[t->report_env].env;
+}
+int cldqn_trainer_envs(const cldqn_trainer *t)
+{
+    return t->n_envs;
+}
+const cldqn_taxi *cldqn_trainer_env_at(const cldqn_trainer *t, int i)
+{
+    return i >= 0 && i < t->n_envs ? &t->envs[i].env : NULL;
 }
 cldqn_qnet *cldqn_trainer_qnet(cldqn_trainer *t)
 {
@@ -250,8 +289,11 @@ static cldqn_status learn(cldqn_trainer *t, int next_state)
     t->act_state = next_state;
     t->stats.updates++;
     t->stats.last_loss = loss;
-    t->loss_sum += loss;
-    t->loss_count++;
+    /* The update falls into every env's current episode. */
+    for (int i = 0; i < t->n_envs; i++) {
+        t->envs[i].loss_sum += loss;
+        t->envs[i].loss_count++;
+    }
     return CLDQN_OK;
 }
 
@@ -261,83 +303,133 @@ static cldqn_status sync_target(cldqn_trainer *t)
     return cldqn_qnet_sync_target(t->net);
 }
 
-static void end_episode(cldqn_trainer *t, const cldqn_train_hooks *h, int terminated)
+static void end_episode(cldqn_trainer *t, const cldqn_train_hooks *h, int i, int terminated)
 {
-    t->returns[t->stats.episodes % CLDQN_RETURN_WINDOW] = t->ep_return;
+    env_slot *e = &t->envs[i];
+    t->returns[t->stats.episodes % CLDQN_RETURN_WINDOW] = e->ep_return;
     t->stats.episodes++;
-    t->stats.last_return = t->ep_return;
-    t->stats.last_length = t->ep_len;
-    t->stats.episode_loss = t->loss_count ? (float)(t->loss_sum / (double)t->loss_count) : NAN;
+    t->stats.last_return = e->ep_return;
+    t->stats.last_length = e->ep_len;
+    t->stats.episode_loss = e->loss_count ? (float)(e->loss_sum / (double)e->loss_count) : NAN;
     update_mean_return(t);
-    t->in_episode = 0;
+    e->in_episode = 0;
+    t->report_env = i;
     if (h && h->on_episode) h->on_episode(h->ctx, t, terminated);
-    t->loss_sum = 0;
-    t->loss_count = 0;
+    t->report_env = 0;
+    e->loss_sum = 0;
+    e->loss_count = 0;
 }
 
-/* One env step, with its update, target sync and episode end. */
-static cldqn_status env_step(cldqn_trainer *t, const cldqn_train_hooks *h)
+/* Did a counter going from `before` to `after` pass a multiple of k? With one
+ * step at a time this is `after % k == 0`. */
+static int crossed(int64_t before, int64_t after, int64_t k)
+{
+    return after / k > before / k;
+}
+
+/* One iteration: one env step in each env, then its updates, target sync and
+ * episode ends (the order of trainer.h). */
+static cldqn_status iteration(cldqn_trainer *t, const cldqn_train_hooks *h)
 {
     const cldqn_config *c = &t->cfg;
+    const int N = t->n_envs;
+    const int64_t before = t->stats.steps;
     cldqn_status st;
-    if (!t->in_episode) {
-        cldqn_taxi_reset(&t->env);
-        t->in_episode = 1;
-        t->ep_return = 0;
-        t->ep_len = 0;
+    for (int i = 0; i < N; i++) {
+        env_slot *e = &t->envs[i];
+        if (e->in_episode) continue;
+        cldqn_taxi_reset(&e->env);
+        e->in_episode = 1;
+        e->ep_return = 0;
+        e->ep_len = 0;
     }
-    int s = t->env.state;
-    float eps = cldqn_config_epsilon(c, t->stats.steps);
-    t->stats.epsilon = eps;
-    /* Both draws happen every step so the stream never depends on epsilon. */
-    float coin = cldqn_rng_float(&t->explore);
-    int a = (int)cldqn_rng_below(&t->explore, CLDQN_TAXI_ACTIONS);
-    if (!(coin < eps)) {
-        if (t->act_state != s) {
-            int32_t s32 = s;
-            st = cldqn_qnet_greedy(t->net, &s32, 1, &t->act_action);
-            if (st) return st;
-            t->act_state = s;
+    /* Epsilon-greedy in env order; the greedy actions come afterwards from
+     * one launch for all exploiting envs whose state the act cache misses. */
+    int n_greedy = 0;
+    for (int i = 0; i < N; i++) {
+        int s = t->envs[i].env.state;
+        float eps = cldqn_config_epsilon(c, before + i);
+        t->stats.epsilon = eps;
+        /* Both draws happen every step so the stream never depends on epsilon. */
+        float coin = cldqn_rng_float(&t->explore);
+        t->act[i] = (int)cldqn_rng_below(&t->explore, CLDQN_TAXI_ACTIONS);
+        if (coin < eps) continue;
+        if (t->act_state == s) {
+            t->act[i] = t->act_action;
+            continue;
         }
-        a = t->act_action;
+        t->g_state[n_greedy] = s;
+        t->g_env[n_greedy++] = i;
     }
-    cldqn_taxi_step_result r;
-    st = cldqn_taxi_step(&t->env, a, &r);
-    if (st) return st;
-    cldqn_transition tr = {(uint16_t)s,      (uint16_t)r.next_state,       (uint8_t)a,
-                           (int8_t)r.reward, (uint8_t)(r.terminated != 0), 0};
-    cldqn_replay_push(t->rb, &tr);
-    t->stats.steps++;
-    t->ep_return += r.reward;
-    t->ep_len++;
-    int capped = c->episode_steps > 0 && t->ep_len >= c->episode_steps;
+    if (n_greedy) {
+        st = cldqn_qnet_greedy(t->net, t->g_state, n_greedy, t->g_action);
+        if (st) return st;
+        for (int k = 0; k < n_greedy; k++) t->act[t->g_env[k]] = t->g_action[k];
+        t->act_state = t->g_state[n_greedy - 1];
+        t->act_action = t->g_action[n_greedy - 1];
+    }
+    for (int i = 0; i < N; i++) {
+        env_slot *e = &t->envs[i];
+        int s = e->env.state, a = t->act[i];
+        cldqn_taxi_step_result *r = &t->res[i];
+        st = cldqn_taxi_step(&e->env, a, r);
+        if (st) return st;
+        cldqn_transition tr = {(uint16_t)s,       (uint16_t)r->next_state,       (uint8_t)a,
+                               (int8_t)r->reward, (uint8_t)(r->terminated != 0), 0};
+        cldqn_replay_push(t->rb, &tr);
+        t->stats.steps++;
+        e->ep_return += r->reward;
+        e->ep_len++;
+    }
+    const int64_t after = t->stats.steps;
     int can_learn = (int64_t)cldqn_replay_size(t->rb) > c->learning_starts &&
                     cldqn_replay_size(t->rb) >= (size_t)c->batch;
 
     if (c->target_every == 0) {
-        /* The seed: `if done: align target; break` comes before retrain. */
-        if (r.terminated) {
+        /* The seed (one env, cldqn_config_check): `if done: align target;
+         * break` comes before retrain. */
+        const cldqn_taxi_step_result *r = &t->res[0];
+        int capped = c->episode_steps > 0 && t->envs[0].ep_len >= c->episode_steps;
+        if (r->terminated) {
             st = sync_target(t);
             if (st) return st;
-            end_episode(t, h, 1);
+            end_episode(t, h, 0, 1);
             return CLDQN_OK;
         }
-        if (can_learn && t->stats.steps % c->train_every == 0) {
-            st = learn(t, r.next_state);
+        if (can_learn && crossed(before, after, c->train_every)) {
+            st = learn(t, r->next_state);
             if (st) return st;
         }
-        if (r.truncated || capped) end_episode(t, h, 0);
+        if (r->truncated || capped) end_episode(t, h, 0, 0);
         return CLDQN_OK;
     }
-    if (can_learn && t->stats.steps % c->train_every == 0) {
-        st = learn(t, r.next_state);
-        if (st) return st;
+    int64_t n_updates = after / c->train_every - before / c->train_every;
+    if (can_learn && n_updates > 0) {
+        /* The update also returns the greedy action for one state: that of
+         * the first env whose episode goes on (env 0's if none does). */
+        int next = t->res[0].next_state;
+        for (int i = 0; i < N; i++) {
+            const cldqn_taxi_step_result *r = &t->res[i];
+            int capped = c->episode_steps > 0 && t->envs[i].ep_len >= c->episode_steps;
+            if (!(r->terminated || r->truncated || capped)) {
+                next = r->next_state;
+                break;
+            }
+        }
+        for (int64_t k = 0; k < n_updates; k++) {
+            st = learn(t, next);
+            if (st) return st;
+        }
     }
-    if (t->stats.steps % c->target_every == 0) {
+    if (crossed(before, after, c->target_every)) {
         st = sync_target(t);
         if (st) return st;
     }
-    if (r.terminated || r.truncated || capped) end_episode(t, h, r.terminated);
+    for (int i = 0; i < N; i++) {
+        const cldqn_taxi_step_result *r = &t->res[i];
+        int capped = c->episode_steps > 0 && t->envs[i].ep_len >= c->episode_steps;
+        if (r->terminated || r->truncated || capped) end_episode(t, h, i, r->terminated);
+    }
     return CLDQN_OK;
 }
 
@@ -362,10 +454,12 @@ cldqn_status cldqn_trainer_run(cldqn_trainer *t, const cldqn_train_hooks *h)
                             t->stats.steps);
             break;
         }
-        st = env_step(t, h);
+        const int64_t before = t->stats.steps;
+        st = iteration(t, h);
         t->stats.elapsed = base + (now_s() - start);
         if (st) break;
-        if (c->eval_every > 0 && t->stats.steps % c->eval_every == 0 && !c->taxi.is_rainy &&
+        const int64_t after = t->stats.steps;
+        if (c->eval_every > 0 && crossed(before, after, c->eval_every) && !c->taxi.is_rainy &&
             !c->taxi.fickle_passenger) {
             st = cldqn_trainer_evaluate(t);
             if (st) break;
@@ -377,7 +471,7 @@ cldqn_status cldqn_trainer_run(cldqn_trainer *t, const cldqn_train_hooks *h)
             }
             if (h && h->on_eval) h->on_eval(h->ctx, t);
         }
-        if (c->save_every > 0 && c->out[0] && t->stats.steps % c->save_every == 0) {
+        if (c->save_every > 0 && c->out[0] && crossed(before, after, c->save_every)) {
             st = cldqn_trainer_save(t, c->out);
             if (st) break;
             if (h && h->on_save) h->on_save(h->ctx, t, c->out);
@@ -402,6 +496,23 @@ static char *state_path(const char *path)
 }
 
 #define N_META_NUM 20
+
+/* Per-env row of the "envs" tensor (I64) that state files of runs with
+ * envs > 1 carry; files without it hold one env in the env_* metadata. */
+enum {
+    EF_RNG_STATE, /* uint64 bits */
+    EF_RNG_INC,
+    EF_STATE,
+    EF_FICKLE_STEP,
+    EF_STEPS,
+    EF_LAST_ACTION,
+    EF_IN_EPISODE,
+    EF_RETURN,
+    EF_LENGTH,
+    EF_LOSS_COUNT,
+    EF_LOSS_SUM, /* double bits */
+    EF_COUNT
+};
 
 /* CLDQN_ERR_NUMERIC naming the tensor and element of the first non-finite
  * value in a flat parameter-shaped array (what: "", "target ", "Adam m of "). */
@@ -440,7 +551,8 @@ cldqn_status cldqn_trainer_save(cldqn_trainer *t, const char *path)
     m = malloc(total * sizeof(float));
     v = malloc(total * sizeof(float));
     items = malloc((n_rb ? n_rb : 1) * sizeof *items);
-    if (!spath || !target || !m || !v || !items) {
+    int64_t *env_rows = malloc((size_t)t->n_envs * EF_COUNT * sizeof(int64_t));
+    if (!spath || !target || !m || !v || !items || !env_rows) {
         st = cldqn_fail(CLDQN_ERR_NOMEM, "out of memory saving '%s'", path);
         goto out;
     }
@@ -454,7 +566,23 @@ cldqn_status cldqn_trainer_save(cldqn_trainer *t, const char *path)
         (st = check_finite(t, "Adam m of ", m)) || (st = check_finite(t, "Adam v of ", v)))
         goto out;
     for (size_t i = 0; i < n_rb; i++) items[i] = *cldqn_replay_get(t->rb, i);
-    uint64_t rngs[3][2] = {{t->env.rng.state, t->env.rng.inc},
+    for (int i = 0; i < t->n_envs; i++) {
+        const env_slot *es = &t->envs[i];
+        int64_t *row = env_rows + (size_t)i * EF_COUNT;
+        memcpy(&row[EF_RNG_STATE], &es->env.rng.state, 8);
+        memcpy(&row[EF_RNG_INC], &es->env.rng.inc, 8);
+        row[EF_STATE] = es->env.state;
+        row[EF_FICKLE_STEP] = es->env.fickle_step;
+        row[EF_STEPS] = es->env.steps;
+        row[EF_LAST_ACTION] = es->env.last_action;
+        row[EF_IN_EPISODE] = es->in_episode;
+        row[EF_RETURN] = es->ep_return;
+        row[EF_LENGTH] = es->ep_len;
+        row[EF_LOSS_COUNT] = es->loss_count;
+        memcpy(&row[EF_LOSS_SUM], &es->loss_sum, 8);
+    }
+    const env_slot *e0 = &t->envs[0];
+    uint64_t rngs[3][2] = {{e0->env.rng.state, e0->env.rng.inc},
                            {t->explore.state, t->explore.inc},
                            {t->sample.state, t->sample.inc}};
     int32_t returns[CLDQN_RETURN_WINDOW];
@@ -472,8 +600,11 @@ cldqn_status cldqn_trainer_save(cldqn_trainer *t, const char *path)
         {"replay", "U8", 2, {(int64_t)n_rb, (int64_t)sizeof(cldqn_transition)}, items},
         {"rng", "U64", 2, {3, 2}, rngs},
         {"returns", "I32", 1, {CLDQN_RETURN_WINDOW}, returns},
+        /* Every env (env 0 again), only with more than one: a single-env
+         * state file keeps the layout it had before vectorised envs. */
+        {"envs", "I64", 2, {t->n_envs, EF_COUNT}, env_rows},
     };
-    int ne = (int)(sizeof e / sizeof e[0]);
+    int ne = (int)(sizeof e / sizeof e[0]) - (t->n_envs == 1);
     (void)n_ret;
     uint64_t dh = CLDQN_FNV_OFFSET;
     for (int i = 0; i < ne; i++) {
@@ -487,7 +618,8 @@ cldqn_status cldqn_trainer_save(cldqn_trainer *t, const char *path)
     if (t->saved_path && !strcmp(t->saved_path, path))
         snprintf(prev_hex, sizeof prev_hex, "%016" PRIx64, t->saved_hash);
     uint64_t ph = cldqn_fnv1a(CLDQN_FNV_OFFSET, t->scratch, total * sizeof(float));
-    char num[N_META_NUM][40];
+    char num[N_META_NUM][40], envs_txt[16];
+    snprintf(envs_txt, sizeof envs_txt, "%d", t->n_envs);
     int k = 0;
 #define NUM(fmt, val) (snprintf(num[k], sizeof num[k], fmt, val), num[k++])
     const char *meta[] = {"format",
@@ -511,27 +643,29 @@ cldqn_status cldqn_trainer_save(cldqn_trainer *t, const char *path)
                           "elapsed",
                           NUM("%.17g", t->stats.elapsed),
                           "in_episode",
-                          NUM("%d", t->in_episode),
+                          NUM("%d", e0->in_episode),
                           "ep_return",
-                          NUM("%d", t->ep_return),
+                          NUM("%d", e0->ep_return),
                           "ep_len",
-                          NUM("%d", t->ep_len),
+                          NUM("%d", e0->ep_len),
                           "env_state",
-                          NUM("%d", t->env.state),
+                          NUM("%d", e0->env.state),
                           "env_fickle_step",
-                          NUM("%d", t->env.fickle_step),
+                          NUM("%d", e0->env.fickle_step),
                           "env_steps",
-                          NUM("%d", t->env.steps),
+                          NUM("%d", e0->env.steps),
                           "env_last_action",
-                          NUM("%d", t->env.last_action),
+                          NUM("%d", e0->env.last_action),
                           "replay_pushed",
                           NUM("%" PRIu64, cldqn_replay_pushed(t->rb)),
                           "loss_sum",
-                          NUM("%.17g", t->loss_sum),
+                          NUM("%.17g", e0->loss_sum),
                           "loss_count",
-                          NUM("%" PRId64, t->loss_count),
+                          NUM("%" PRId64, e0->loss_count),
                           "prev_params_hash",
                           prev_hex,
+                          t->n_envs > 1 ? "envs" : NULL, /* ends the list with one env */
+                          envs_txt,
                           NULL};
 #undef NUM
     /* State first: a crash between the two renames leaves the new state
@@ -554,6 +688,7 @@ out:
     free(m);
     free(v);
     free(items);
+    free(env_rows);
     return st;
 }
 
@@ -578,6 +713,42 @@ static cldqn_status meta_f64(const cldqn_st_file *f, const char *path, const cha
     *out = strtod(s, &end);
     if (*end || !isfinite(*out))
         return cldqn_fail(CLDQN_ERR_FORMAT, "'%s': bad '%s' = '%s'", path, key, s);
+    return CLDQN_OK;
+}
+
+/* Every env's row of the "envs" tensor, checked as the env_* metadata are. */
+static cldqn_status restore_envs(cldqn_trainer *t, const cldqn_st_file *f, const char *spath)
+{
+    const void *data;
+    int64_t shape[2] = {t->n_envs, EF_COUNT};
+    cldqn_status st = cldqn_st_get(f, "envs", "I64", 2, shape, &data, NULL);
+    if (st) return st;
+    for (int i = 0; i < t->n_envs; i++) {
+        int64_t row[EF_COUNT];
+        memcpy(row, (const char *)data + (size_t)i * sizeof row, sizeof row);
+        env_slot *e = &t->envs[i];
+        double loss_sum;
+        memcpy(&loss_sum, &row[EF_LOSS_SUM], 8);
+        if (row[EF_STATE] < -1 || row[EF_STATE] >= CLDQN_TAXI_STATES ||
+            row[EF_FICKLE_STEP] < INT32_MIN || row[EF_FICKLE_STEP] > INT32_MAX ||
+            row[EF_STEPS] < 0 || row[EF_STEPS] > INT32_MAX || row[EF_LAST_ACTION] < -1 ||
+            row[EF_LAST_ACTION] >= CLDQN_TAXI_ACTIONS || row[EF_IN_EPISODE] < 0 ||
+            row[EF_IN_EPISODE] > 1 || row[EF_RETURN] < INT32_MIN || row[EF_RETURN] > INT32_MAX ||
+            row[EF_LENGTH] < 0 || row[EF_LENGTH] > INT32_MAX || row[EF_LOSS_COUNT] < 0 ||
+            !isfinite(loss_sum) || (row[EF_IN_EPISODE] && row[EF_STATE] < 0))
+            return cldqn_fail(CLDQN_ERR_FORMAT, "'%s': bad state of env %d", spath, i);
+        memcpy(&e->env.rng.state, &row[EF_RNG_STATE], 8);
+        memcpy(&e->env.rng.inc, &row[EF_RNG_INC], 8);
+        e->env.state = (int)row[EF_STATE];
+        e->env.fickle_step = (int)row[EF_FICKLE_STEP];
+        e->env.steps = (int)row[EF_STEPS];
+        e->env.last_action = (int)row[EF_LAST_ACTION];
+        e->in_episode = (int)row[EF_IN_EPISODE];
+        e->ep_return = (int)row[EF_RETURN];
+        e->ep_len = (int)row[EF_LENGTH];
+        e->loss_count = row[EF_LOSS_COUNT];
+        e->loss_sum = loss_sum;
+    }
     return CLDQN_OK;
 }
 
@@ -640,6 +811,14 @@ cldqn_status cldqn_trainer_resume(const cldqn_config *cfg, const char *path, cld
         }
         memcpy(params, own, lay.total * sizeof(float));
     }
+    int64_t n_envs = 1;
+    if (cldqn_st_meta(f, "envs") && (st = meta_i64(f, spath, "envs", 2, 4096, &n_envs))) goto fail;
+    if (n_envs != cfg->envs) {
+        st = cldqn_fail(CLDQN_ERR_FORMAT,
+                        "'%s': saved with --envs %d, cannot continue with --envs %d", spath,
+                        (int)n_envs, cfg->envs);
+        goto fail;
+    }
     st = trainer_alloc(cfg, &t);
     if (st) goto fail;
     int64_t total = (int64_t)lay.total;
@@ -660,6 +839,7 @@ cldqn_status cldqn_trainer_resume(const cldqn_config *cfg, const char *path, cld
         goto fail;
     }
     int64_t adam_step, pushed, in_ep, ep_ret, ep_len, es, efs, esteps, ela, lcount;
+    double loss_sum;
     const int64_t BIGI = INT64_MAX / 2;
     if ((st = meta_i64(f, spath, "adam_step", 0, INT32_MAX, &adam_step)) ||
         (st = meta_i64(f, spath, "steps", 0, BIGI, &t->stats.steps)) ||
@@ -675,7 +855,7 @@ cldqn_status cldqn_trainer_resume(const cldqn_config *cfg, const char *path, cld
         (st = meta_i64(f, spath, "env_last_action", -1, CLDQN_TAXI_ACTIONS - 1, &ela)) ||
         (st = meta_i64(f, spath, "replay_pushed", 0, BIGI, &pushed)) ||
         (st = meta_i64(f, spath, "loss_count", 0, BIGI, &lcount)) ||
-        (st = meta_f64(f, spath, "loss_sum", &t->loss_sum)) ||
+        (st = meta_f64(f, spath, "loss_sum", &loss_sum)) ||
         (st = meta_f64(f, spath, "elapsed", &t->stats.elapsed)))
         goto fail;
     st = cldqn_replay_restore(t->rb, items, rb_bytes / sizeof(cldqn_transition), (uint64_t)pushed);
@@ -688,20 +868,23 @@ cldqn_status cldqn_trainer_resume(const cldqn_config *cfg, const char *path, cld
         goto fail;
     cldqn_qnet_set_adam_step(t->net, (int)adam_step);
     const uint64_t *r = rng;
-    t->env.rng.state = r[0];
-    t->env.rng.inc = r[1];
+    env_slot *e0 = &t->envs[0];
+    e0->env.rng.state = r[0];
+    e0->env.rng.inc = r[1];
     t->explore.state = r[2];
     t->explore.inc = r[3];
     t->sample.state = r[4];
     t->sample.inc = r[5];
-    t->env.state = (int)es;
-    t->env.fickle_step = (int)efs;
-    t->env.steps = (int)esteps;
-    t->env.last_action = (int)ela;
-    t->in_episode = (int)in_ep;
-    t->ep_return = (int)ep_ret;
-    t->ep_len = (int)ep_len;
-    t->loss_count = lcount;
+    e0->env.state = (int)es;
+    e0->env.fickle_step = (int)efs;
+    e0->env.steps = (int)esteps;
+    e0->env.last_action = (int)ela;
+    e0->in_episode = (int)in_ep;
+    e0->ep_return = (int)ep_ret;
+    e0->ep_len = (int)ep_len;
+    e0->loss_count = lcount;
+    e0->loss_sum = loss_sum;
+    if (n_envs > 1 && (st = restore_envs(t, f, spath))) goto fail;
     memcpy(t->returns, returns, sizeof t->returns);
     update_mean_return(t);
     t->stats.epsilon = cldqn_config_epsilon(cfg, t->stats.steps);

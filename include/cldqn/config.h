@@ -34,6 +34,7 @@ typedef struct {
     int sample_replacement;  /* 0: random.sample without replacement (the seed) */
     int64_t learning_starts; /* updates begin once the memory holds more than this */
     int train_every;         /* env steps per update */
+    int envs;                /* Taxi instances stepped together (1 = the plain loop) */
     int64_t target_every;    /* env steps per target sync; 0 = when an episode terminates */
     float eps_start, eps_end;
     int64_t eps_decay_steps; /* linear from eps_start to eps_end over these env steps */

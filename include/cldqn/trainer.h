@@ -11,7 +11,23 @@
  * terminated sync the target and end it without an update; otherwise update
  * (when the memory holds more than learning_starts transitions) and end the
  * episode at the episode_steps cap. Other modes update on every train_every-th
- * step, then sync every target_every steps, then end finished episodes. */
+ * step, then sync every target_every steps, then end finished episodes.
+ *
+ * Vectorised environments (cfg->envs = N > 1, not in the seed loop): one
+ * iteration resets the envs whose episode ended, draws the exploration coin
+ * and random action of each env in env order (env i acts with the epsilon of
+ * env step steps + i), gets the greedy actions of all exploiting envs from
+ * one cldqn_qnet_greedy launch (none when all explore or the act cache holds
+ * the one state needed), steps the N envs and pushes their N transitions in
+ * env order (steps += N), runs one update per multiple of train_every the
+ * step counter crossed (N = 3, train_every 2: 1, 2, 1, 2, ... updates, the
+ * exact ratio over time), syncs the target once if it crossed a multiple of
+ * target_every, then ends the finished episodes in env order. Evaluation,
+ * saving and the on_eval/on_save hooks likewise run when the counter crosses
+ * a multiple of eval_every/save_every; step and episode limits are checked
+ * between iterations, so a run may end up to N-1 steps past --steps. N = 1 is
+ * exactly the single-env loop. Env 0 uses the stream CLDQN_STREAM_ENV, as a
+ * single-env run; env i its own stream CLDQN_ENV_STREAM(i). */
 #ifndef CLDQN_TRAINER_H
 #define CLDQN_TRAINER_H
 
@@ -20,10 +36,15 @@
 
 #include "cldqn/config.h"
 #include "cldqn/qnet.h"
+#include "cldqn/rng.h"
 #include "cldqn/status.h"
 #include "cldqn/taxi.h"
 
 #define CLDQN_RETURN_WINDOW 100
+
+/* RNG stream of vectorised env i (resets, rain, fickleness) under the run seed. */
+#define CLDQN_ENV_STREAM(i)                                                                        \
+    ((i) == 0 ? (uint64_t)CLDQN_STREAM_ENV : (uint64_t)CLDQN_STREAM_ENV + ((uint64_t)(i) << 16))
 
 typedef struct {
     int64_t steps;                /* env steps so far */
@@ -47,8 +68,10 @@ typedef struct {
 typedef struct cldqn_trainer cldqn_trainer;
 
 /* Callbacks of cldqn_trainer_run; any may be NULL. on_tick runs after every
- * env step (keep it cheap). The loop stops after the current step when *stop
- * becomes non-zero. */
+ * iteration (one env step per env; keep it cheap). on_episode runs once per
+ * finished episode, with the stats' last_* fields and cldqn_trainer_env
+ * describing that episode. The loop stops after the current iteration when
+ * *stop becomes non-zero. */
 typedef struct {
     void *ctx;
     void (*on_tick)(void *ctx, const cldqn_trainer *t);
@@ -85,7 +108,11 @@ cldqn_status cldqn_trainer_save(cldqn_trainer *t, const char *path);
 
 const cldqn_train_stats *cldqn_trainer_stats(const cldqn_trainer *t);
 const cldqn_config *cldqn_trainer_config(const cldqn_trainer *t);
+/* The env of the episode on_episode reports (env 0 outside that hook). */
 const cldqn_taxi *cldqn_trainer_env(const cldqn_trainer *t);
+/* Number of vectorised envs, and env i of them (0 <= i < that number). */
+int cldqn_trainer_envs(const cldqn_trainer *t);
+const cldqn_taxi *cldqn_trainer_env_at(const cldqn_trainer *t, int i);
 cldqn_qnet *cldqn_trainer_qnet(cldqn_trainer *t);
 
 /* Greedy policy (lowest action on ties) of params by the host reference. */

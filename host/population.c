@@ -83,6 +83,7 @@ struct cldqn_population {
     agent *a;
     double elapsed;
     int64_t launches;
+    int first; /* global index of agent 0 (cldqn_population_set_first) */
 };
 
 #define CL_TRY(call) CLDQN_CL_CHECK(call)
@@ -700,7 +701,7 @@ cldqn_status cldqn_population_save(cldqn_population *p, int i, const char *path)
             return cldqn_fail(CLDQN_ERR_NUMERIC, "agent %d: non-finite weights: not saved", i);
     char steps[32], idx[16];
     snprintf(steps, sizeof steps, "%" PRId64, g->stats.steps);
-    snprintf(idx, sizeof idx, "%d", i);
+    snprintf(idx, sizeof idx, "%d", p->first + i);
     const char *extra[] = {"steps", steps, "agent", idx, NULL};
     return cldqn_checkpoint_save(path, &g->cfg, &p->lay, g->host, extra);
 }
@@ -712,6 +713,11 @@ void cldqn_population_agent_path(const char *path, int i, char *buf, size_t size
     const char *dot = strrchr(base, '.');
     if (!dot || dot == base) dot = path + strlen(path);
     snprintf(buf, size, "%.*s.agent%d%s", (int)(dot - path), path, i, dot);
+}
+
+void cldqn_population_set_first(cldqn_population *p, int first)
+{
+    p->first = first;
 }
 
 int cldqn_population_size(const cldqn_population *p)

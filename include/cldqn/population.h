@@ -71,6 +71,12 @@ cldqn_status cldqn_population_save(cldqn_population *p, int i, const char *path)
  * ("run.safetensors" -> "run.agent2.safetensors", "run" -> "run.agent2"). */
 void cldqn_population_agent_path(const char *path, int i, char *buf, size_t size);
 
+/* Makes the agents number first, first+1, ... (default 0) in what p writes:
+ * the checkpoints' "agent" metadata and the paths of in-run checkpoints.
+ * For a block of a larger population (cldqn-mpi: one block per rank), so
+ * that its files equal the one-process run's. */
+void cldqn_population_set_first(cldqn_population *p, int first);
+
 int cldqn_population_size(const cldqn_population *p);
 const cldqn_train_stats *cldqn_population_stats(const cldqn_population *p, int i);
 const cldqn_config *cldqn_population_config(const cldqn_population *p, int i);

@@ -1,0 +1,99 @@
+#!/bin/bash
+# tests/cli/mpi.sh - `mpirun -np 2 cldqn-mpi train --population K ...` against
+# the one-process `cldqn train --population K`: every agent's checkpoint the
+# same bytes, the same results rows, the same JSON lines (but their "time"),
+# for an even split, an uneven one in the seed's loop, and a rank with no
+# agents; one-line errors and the same non-zero exit from every rank.
+# Registered only where CMake found MPI (tests/CMakeLists.txt), so cldqn-mpi
+# must be beside cldqn.
+# Usage: bash mpi.sh /path/to/cldqn /path/to/source
+set -u
+BIN=$1
+MPI_BIN=$(dirname "$BIN")/cldqn-mpi
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+[ -x "$MPI_BIN" ] || fail "no cldqn-mpi beside $BIN (MPI was found, so it should be built)"
+# CI runs as root; vader's single-copy (CMA) needs ptrace rights containers
+# often lack, and copy-in/out is as good for these small messages.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
+mpi() { # NP ARGS...: mpirun of cldqn-mpi
+    local np=$1
+    shift
+    # -q: without it mpirun adds its own banner when a rank exits non-zero.
+    mpirun -q --allow-run-as-root --oversubscribe -np "$np" "$MPI_BIN" "$@"
+}
+
+# The results rows (header to the last agent) and the JSON lines without time.
+rows() { sed -n '/^agent /,/^checkpoints:/p' "$1" | grep -v '^checkpoints:'; }
+notime() { sed 's/, "time": [^,}]*//' "$1"; }
+
+# Runs the same population both ways and compares. NAME NP K ARGS...
+compare() {
+    local name=$1 np=$2 k=$3
+    shift 3
+    "$BIN" train "$@" --population "$k" --out "$T/$name-one.safetensors" \
+        --metrics "$T/$name-one.jsonl" > "$T/$name-one.out" 2> "$T/err" ||
+        fail "$name: one-process run: $(cat "$T/err")"
+    mpi "$np" train "$@" --population "$k" --out "$T/$name-mpi.safetensors" \
+        --metrics "$T/$name-mpi.jsonl" > "$T/$name-mpi.out" 2> "$T/err" ||
+        fail "$name: mpirun -np $np: $(cat "$T/err")"
+    grep -q "^population of $k across $np MPI ranks: " "$T/$name-mpi.out" ||
+        fail "$name: summary line: $(cat "$T/$name-mpi.out")"
+    for ((r = 0; r < np; r++)); do
+        grep -q "^rank $r on " "$T/$name-mpi.out" || fail "$name: no line for rank $r"
+    done
+    [ "$(rows "$T/$name-one.out" | wc -l)" -eq $((k + 1)) ] || fail "$name: table"
+    diff <(rows "$T/$name-one.out") <(rows "$T/$name-mpi.out") > "$T/diff" ||
+        fail "$name: results rows differ: $(cat "$T/diff")"
+    for ((i = 0; i < k; i++)); do
+        cmp "$T/$name-one.agent$i.safetensors" "$T/$name-mpi.agent$i.safetensors" ||
+            fail "$name: agent $i's checkpoint differs"
+    done
+    [ -s "$T/$name-one.jsonl" ] || fail "$name: no JSON lines"
+    diff <(notime "$T/$name-one.jsonl") <(notime "$T/$name-mpi.jsonl") > "$T/diff" ||
+        fail "$name: JSON lines differ: $(head -5 "$T/diff")"
+}
+
+# Even split (agents 0-1 on rank 0, 2-3 on rank 1), an lr sweep.
+compare even 2 4 --steps 3000 --learning-starts 200 --eps-decay-steps 1500 --eval-every 1000 \
+    --quiet --sweep lr=1e-3,3e-3
+cmp -s "$T/even-mpi.agent0.safetensors" "$T/even-mpi.agent2.safetensors" &&
+    fail "agents 0 and 2 ended with the same checkpoint"
+grep -q '"type": "eval", "agent": 3, "steps": 3000' "$T/even-mpi.jsonl" ||
+    fail "no eval line of agent 3 at step 3000"
+# The seed's loop (target sync when an episode terminates: those episode
+# lines come first in a step), split 1 + 2.
+compare seedloop 2 3 --steps 3000 --target-every 0 --time-limit 0 --episode-steps 300 \
+    --learning-starts 100 --eps-decay-steps 1500 --eval-every 1000 --quiet
+grep -q '"terminated": true' "$T/seedloop-mpi.jsonl" || fail "seedloop: no terminated episode"
+# One agent, two ranks: rank 0 has none.
+compare single 2 1 --steps 500 --learning-starts 100 --quiet --seed 7
+grep -q "^rank 0 on .*: no agents" "$T/single-mpi.out" || fail "single: rank 0 line"
+
+# Errors: one line, the same code from every rank (mpirun returns it).
+expect_error() { # code, pattern, args...
+    local code=$1 pat=$2
+    shift 2
+    mpi 2 train "$@" --out "$T/x.safetensors" > "$T/out" 2> "$T/err"
+    local rc=$?
+    [ $rc -eq "$code" ] || fail "$* exited $rc, wanted $code: $(cat "$T/err")"
+    [ "$(grep -vc '^$' "$T/err")" -eq 1 ] || fail "$*: not one line: $(cat "$T/err")"
+    grep -q "$pat" "$T/err" || fail "$*: message: $(cat "$T/err")"
+}
+expect_error 2 "gamma" --population 2 --sweep gamma=0.9,x
+expect_error 2 "needs --population" --steps 10
+expect_error 2 "unknown option" --population 2 --no-such-flag 1
+expect_error 1 "rank 0 .*OpenCL backend.*(and 1 other rank)" --population 2 --backend ref \
+    --steps 10
+expect_error 1 "rank 0 .*device" --population 2 --device no-such-device --steps 10
+mpi 2 --help > "$T/out" 2>&1 || fail "--help"
+grep -q "local rank mod GPU count" "$T/out" || fail "--help: device rule"
+[ "$(grep -c '^usage: mpirun' "$T/out")" -eq 1 ] || fail "--help printed by more than rank 0"
+mpi 2 train --help > "$T/out" 2>&1 || fail "train --help"
+grep -q "^usage: cldqn train" "$T/out" || fail "train --help: cldqn train's options"
+echo "mpi.sh: ok"

@@ -18,6 +18,7 @@
 #include "cldqn/checkpoint.h"
 #include "cldqn/config.h"
 #include "cldqn/population.h"
+#include "cldqn/trace.h"
 #include "cldqn/trainer.h"
 #include "cli.h"
 #include "progress.h"
@@ -38,7 +39,13 @@ static void usage(FILE *f)
             "                   [--metrics FILE.jsonl] [--render-every N] [--eval-every K]\n"
             "                   [--save-every N] [--rainy] [--fickle] [--time-limit N]\n"
             "                   [--population K] [--sweep KEY=V1,V2,... ...]\n"
+            "                   [--profile TRACE.json] [--profile-steps N]\n"
             "                   [--KEY VALUE for any setting below]\n\n"
+            "--profile writes a Chrome trace (chrome://tracing, ui.perfetto.dev; tools/profile\n"
+            "prints a per-kernel table): the loop's phases, the Q-network's calls and every\n"
+            "kernel and transfer from OpenCL profiling events, for the N env steps from\n"
+            "learning-starts (--profile-steps, default 2000; 0 = the whole run). Results are\n"
+            "unchanged; the profiled steps run slower (one wait per network call).\n\n"
             "--population K trains K independent agents (seeds S, S+1, ...) together, one\n"
             "kernel launch per step; --sweep gives them the cartesian product of values of\n"
             "lr, gamma or seed (agent i takes combination i mod the count; without\n"
@@ -51,8 +58,9 @@ static void usage(FILE *f)
     cldqn_config_print(&c, f);
 }
 
-/* Can a file be created next to path? Catches a bad --out before training. */
-static cldqn_status check_writable(const char *path)
+/* Can a file be created next to path? Catches a bad --out (or --profile,
+ * opt) before training. */
+static cldqn_status check_writable(const char *opt, const char *path)
 {
     char *copy = strdup(path);
     if (!copy) return cldqn_fail(CLDQN_ERR_NOMEM, "out of memory");
@@ -67,7 +75,7 @@ static cldqn_status check_writable(const char *path)
     snprintf(probe, n, "%s/.cldqn-probe-XXXXXX", dir);
     int fd = mkstemp(probe);
     if (fd < 0)
-        st = cldqn_fail(CLDQN_ERR_IO, "--out: cannot write '%s': %s", path, strerror(errno));
+        st = cldqn_fail(CLDQN_ERR_IO, "%s: cannot write '%s': %s", opt, path, strerror(errno));
     else {
         close(fd);
         unlink(probe);
@@ -75,6 +83,39 @@ static cldqn_status check_writable(const char *path)
     free(probe);
     free(copy);
     return st;
+}
+
+/* --profile: a trace recording the window of cfg->profile_steps env steps
+ * from learning-starts (or from where a resumed run stands, if later), or
+ * the whole run with profile-steps 0. */
+static cldqn_status start_profile(const cldqn_config *cfg, cldqn_trainer *t, cldqn_trace **out)
+{
+    cldqn_status st = cldqn_trace_create(out);
+    if (st) return st;
+    int64_t from = 0;
+    if (cfg->profile_steps) {
+        int64_t now = cldqn_trainer_stats(t)->steps;
+        from = cfg->learning_starts > now ? cfg->learning_starts : now;
+    }
+    st = cldqn_trainer_set_trace(t, *out, from, cfg->profile_steps);
+    if (st) {
+        cldqn_trace_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+/* Writes and frees the trace (NULL: nothing to do); 1 if writing failed. */
+static int end_profile(const cldqn_config *cfg, cldqn_trace *trace)
+{
+    if (!trace) return 0;
+    int bad = cldqn_trace_write(trace, cfg->profile) != CLDQN_OK;
+    if (bad)
+        cldqn_cli_error("--profile");
+    else
+        printf("profile: %s (%zu events)\n", cfg->profile, cldqn_trace_count(trace));
+    cldqn_trace_free(trace);
+    return bad;
 }
 
 static const char *value_of(const char *arg, int *i, int argc, char **argv, int *missing)
@@ -362,9 +403,14 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
         cldqn_config_print(&cfg, stdout);
         return 0;
     }
-    if (check_writable(cfg.out) != CLDQN_OK) {
+    if (check_writable("--out", cfg.out) != CLDQN_OK ||
+        (cfg.profile[0] && check_writable("--profile", cfg.profile) != CLDQN_OK)) {
         cldqn_cli_error(NULL);
         return 1;
+    }
+    if (population && cfg.profile[0]) {
+        fprintf(stderr, "cldqn: --profile: not available with --population/--sweep\n");
+        return 2;
     }
     if (population) {
         if (resume) {
@@ -408,6 +454,13 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    cldqn_trace *trace = NULL;
+    if (cfg.profile[0] && start_profile(&cfg, t, &trace) != CLDQN_OK) {
+        cldqn_cli_error("--profile");
+        cldqn_progress_close(prog);
+        cldqn_trainer_free(t);
+        return 1;
+    }
     cldqn_train_hooks hooks = {0};
     cldqn_progress_hooks(prog, &hooks);
     hooks.stop = &stop_signal;
@@ -430,23 +483,33 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
             rc = 128 + sig;
         }
         cldqn_progress_close(prog);
+        if (end_profile(&cfg, trace) && !rc) rc = 1;
         cldqn_trainer_free(t);
         return rc;
     }
     if (st) {
         cldqn_cli_error(NULL);
         cldqn_progress_close(prog);
+        end_profile(&cfg, trace); /* what led up to the failure */
         cldqn_trainer_free(t);
         return 1;
     }
+    /* A whole-run profile (profile-steps 0) covers the final evaluation and
+     * save too; a window ended with the loop. */
+    cldqn_trace *whole = cfg.profile_steps == 0 ? trace : NULL;
+    double p0 = cldqn_trace_now();
     if (!cfg.taxi.is_rainy && !cfg.taxi.fickle_passenger && cldqn_trainer_evaluate(t) != CLDQN_OK) {
         cldqn_cli_error(NULL);
         rc = 1;
     }
+    double p1 = cldqn_trace_now();
+    cldqn_trace_span(whole, "evaluation (end of run)", "phase", p0, p1, CLDQN_TRACE_TID_HOST);
     if (cldqn_trainer_save(t, cfg.out) != CLDQN_OK) {
         cldqn_cli_error(NULL);
         rc = 1;
     }
+    cldqn_trace_span(whole, "checkpoint save (end of run)", "phase", p1, cldqn_trace_now(),
+                     CLDQN_TRACE_TID_HOST);
     if (cldqn_progress_close(prog) != CLDQN_OK) {
         cldqn_cli_error(NULL);
         rc = 1;
@@ -475,6 +538,7 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
         printf("did not reach the optimum within the limits\n");
     }
     if (rc == 0) printf("checkpoint: %s\n", cfg.out);
+    if (end_profile(&cfg, trace)) rc = 1;
     cldqn_trainer_free(t);
     return rc;
 }

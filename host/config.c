@@ -111,6 +111,10 @@ static const key_def keys[] = {
     {"kernels", K_ENUM, OFF(path), 0, 0, 0, 0, path_names, 0,
      "auto|fused|layered: one fused launch per update, or one kernel per operation"},
     {"quiet", K_BOOL, OFF(quiet), 0, 1, 0, 0, NULL, 0, "print only the final summary"},
+    {"profile", K_STR, OFF(profile), 0, CLDQN_CONFIG_PATH_MAX, 0, 0, NULL, 0,
+     "write a Chrome trace of the run's phases, kernels and transfers here"},
+    {"profile-steps", K_I64, OFF(profile_steps), 0, BIG, 0, 0, NULL, 0,
+     "env steps profiled, from learning-starts (0 = the whole run)"},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 
@@ -143,6 +147,7 @@ cldqn_status cldqn_config_preset(cldqn_config *cfg, const char *name)
     c.learn.beta2 = 0.999f;
     c.learn.huber_delta = 1.0f;
     c.backend = CLDQN_BACKEND_OPENCL;
+    c.profile_steps = 2000;
     c.train_every = 1;
     c.envs = 1;
     if (!strcmp(name, "seed")) {

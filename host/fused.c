@@ -37,6 +37,7 @@ struct cldqn_fused {
     size_t wg;
     int32_t *stage; /* host copy of the packed input; stays valid while enqueued */
     size_t stage_ints;
+    cldqn_clprof *prof; /* events of profiled updates, or NULL */
 };
 
 #define CL_TRY(call) CLDQN_CL_CHECK(call)
@@ -223,6 +224,11 @@ void cldqn_fused_free(cldqn_fused *f)
     free(f);
 }
 
+void cldqn_fused_set_prof(cldqn_fused *f, cldqn_clprof *prof)
+{
+    if (f) f->prof = prof;
+}
+
 int cldqn_fused_adam_steps(const cldqn_fused *f, int n)
 {
     return f->cfg.mode == CLDQN_UPDATE_PER_SAMPLE ? n : 1;
@@ -311,15 +317,17 @@ cldqn_status cldqn_fused_update(cldqn_fused *f, cl_mem params, cl_mem grad, cl_m
      * waits the write must be blocking. */
     size_t bytes = (size_t)(5 * bp + 4 + 2 * steps) * sizeof(int32_t);
     CL_TRY(clEnqueueWriteBuffer(f->queue, f->in, wait ? CL_FALSE : CL_TRUE, 0, bytes, in, 0, NULL,
-                                NULL));
+                                cldqn_clprof_event(f->prof, "write:fused_in", "transfer")));
     size_t wg = f->wg;
-    CL_TRY(clEnqueueNDRangeKernel(f->queue, f->kern, 1, NULL, &wg, &wg, 0, NULL, NULL));
+    CL_TRY(clEnqueueNDRangeKernel(f->queue, f->kern, 1, NULL, &wg, &wg, 0, NULL,
+                                  cldqn_clprof_event(f->prof, "fused_update", "kernel")));
     if (!wait) {
         CL_TRY(clFlush(f->queue)); /* start it; the caller syncs later */
         return CLDQN_OK;
     }
     int32_t res[2];
-    CL_TRY(clEnqueueReadBuffer(f->queue, f->out, CL_TRUE, 0, sizeof res, res, 0, NULL, NULL));
+    CL_TRY(clEnqueueReadBuffer(f->queue, f->out, CL_TRUE, 0, sizeof res, res, 0, NULL,
+                               cldqn_clprof_event(f->prof, "read:fused_out", "transfer")));
     if (loss) memcpy(loss, &res[0], sizeof *loss);
     if (next_action) *next_action = res[1];
     return CLDQN_OK;

@@ -14,6 +14,7 @@
 
 #include <stdint.h>
 
+#include "clprof.h"
 #include "clrt.h"
 
 #include "cldqn/net.h"
@@ -45,6 +46,11 @@ void cldqn_fused_free(cldqn_fused *f);
 cldqn_status cldqn_fused_update(cldqn_fused *f, cl_mem params, cl_mem grad, cl_mem m, cl_mem v,
                                 cl_mem target, const cldqn_batch *batch, int adam_t, int next_state,
                                 float *loss, int32_t *next_action);
+
+/* Profiling: the write, the kernel and the read of each update take their
+ * events from prof (host/clprof.h; NULL or a recorder without a trace: no
+ * events). prof must outlive the object or be unset first. */
+void cldqn_fused_set_prof(cldqn_fused *f, cldqn_clprof *prof);
 
 /* Adam steps one update of n samples takes (see cldqn_fused_update). */
 int cldqn_fused_adam_steps(const cldqn_fused *f, int n);

@@ -12,7 +12,12 @@
  *
  * Where the fused kernel serves the shape (host/fused.h), an OPENCL update is
  * instead one launch of one work-group that also returns the next greedy
- * action; the layered kernels then only answer q_values and greedy. */
+ * action; the layered kernels then only answer q_values and greedy.
+ *
+ * Profiling (cldqn_qnet_set_trace): each public call becomes a host span and,
+ * on a profiling queue, every command it enqueues carries an event that
+ * host/clprof.c turns into a device span when the call ends (clFinish then).
+ * Without a trace the events are NULL, as before. */
 #include "cldqn/qnet.h"
 
 #include <clblast_c.h>
@@ -21,6 +26,7 @@
 #include <string.h>
 
 #include "cldqn/ref.h"
+#include "clprof.h"
 #include "clrt.h"
 #include "fused.h"
 
@@ -90,6 +96,7 @@ typedef struct {
     cl_mem actions;                           /* (max_states) int greedy actions */
     gemm_choice gemm;
     cldqn_fused *fused; /* NULL: updates run on the layered kernels */
+    cldqn_clprof prof;  /* events of the profiled commands (empty without a trace) */
 } clnet;
 
 struct cldqn_qnet {
@@ -97,10 +104,11 @@ struct cldqn_qnet {
     cldqn_layout lay;
     cldqn_learn_config cfg;
     cldqn_qnet_options opt;
-    int adam_t;    /* Adam steps taken so far */
-    float *buf[5]; /* REF backend: host buffers, each lay.total floats */
-    float *q;      /* (max_states, A) host scratch for greedy (REF) */
-    clnet *dev;    /* OPENCL backend */
+    int adam_t;         /* Adam steps taken so far */
+    float *buf[5];      /* REF backend: host buffers, each lay.total floats */
+    float *q;           /* (max_states, A) host scratch for greedy (REF) */
+    clnet *dev;         /* OPENCL backend */
+    cldqn_trace *trace; /* NULL: no profiling */
 };
 
 #define SET_ARGS(d, kid, ...)                                                                      \
@@ -111,6 +119,20 @@ struct cldqn_qnet {
         cldqn_status st_ = (x);                                                                    \
         if (st_ != CLDQN_OK) return st_;                                                           \
     } while (0)
+
+/* Event slot of a profiled command (NULL when not profiling). */
+#define EV(d, name, cat) cldqn_clprof_event(&(d)->prof, (name), (cat))
+
+/* cldqn_cl_launch of kernel kid, with its event when profiling. */
+static cldqn_status launch(clnet *d, int kid, size_t n, size_t wg)
+{
+    if (n == 0) return CLDQN_OK;
+    if (wg == 0) wg = 1;
+    size_t global = (n + wg - 1) / wg * wg;
+    CLDQN_CL_CHECK(clEnqueueNDRangeKernel(d->cl->queue, d->k[kid], 1, NULL, &global, &wg, 0, NULL,
+                                          EV(d, kernel_defs[kid].name, "kernel")));
+    return CLDQN_OK;
+}
 
 cldqn_qnet_options cldqn_qnet_default_options(void)
 {
@@ -173,6 +195,7 @@ static void clnet_free(clnet *d)
     if (!d) return;
     if (d->cl && d->cl->queue) clFinish(d->cl->queue);
     if (d->upload) clReleaseEvent(d->upload);
+    cldqn_clprof_free(&d->prof);
     cldqn_fused_free(d->fused);
     cl_mem *mems[] = {&d->batch, &d->qn,   &d->y,    &d->dq,     &d->d[0],   &d->d[1],
                       &d->loss,  &d->lbuf, &d->norm, &d->states, &d->actions};
@@ -233,6 +256,7 @@ static cldqn_status fused_create(cldqn_qnet *net)
         cldqn_clear_error();
         return CLDQN_OK;
     }
+    if (st == CLDQN_OK) cldqn_fused_set_prof(d->fused, &d->prof);
     return st;
 }
 
@@ -350,15 +374,15 @@ static cldqn_status dense_fwd(clnet *d, cl_mem params, size_t w_off, size_t b_of
         TRY(clblast_check(CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo,
                                        CLBlastTransposeYes, (size_t)rows, (size_t)O, (size_t)I,
                                        1.0f, x, 0, (size_t)I, params, w_off, (size_t)I, 0.0f, y, 0,
-                                       (size_t)O, &d->cl->queue, NULL),
+                                       (size_t)O, &d->cl->queue, EV(d, "clblast_sgemm", "kernel")),
                           "dense forward"));
         TRY(SET_ARGS(d, K_BIAS_ACT, A_MEM(params), A_MEM(y), A_INT(rows), A_INT(O), A_INT(relu),
                      A_UINT(b_off)));
-        return cldqn_cl_launch(d->cl, d->k[K_BIAS_ACT], (size_t)rows * O, d->wg[K_BIAS_ACT]);
+        return launch(d, K_BIAS_ACT, (size_t)rows * O, d->wg[K_BIAS_ACT]);
     }
     TRY(SET_ARGS(d, K_DENSE_FWD, A_MEM(params), A_MEM(params), A_MEM(x), A_INT(rows), A_INT(I),
                  A_INT(O), A_INT(relu), A_MEM(y), A_UINT(w_off), A_UINT(b_off)));
-    return cldqn_cl_launch(d->cl, d->k[K_DENSE_FWD], (size_t)rows * O, d->wg[K_DENSE_FWD]);
+    return launch(d, K_DENSE_FWD, (size_t)rows * O, d->wg[K_DENSE_FWD]);
 }
 
 /* Backward of dense_fwd: dW, db into grad at offsets; dx (rows,I). dy
@@ -370,25 +394,26 @@ static cldqn_status dense_bwd(clnet *d, cl_mem params, size_t w_off, cl_mem x, c
     if (use_gemm(d, rows, I, O)) {
         TRY(SET_ARGS(d, K_MASK_DB, A_MEM(y), A_MEM(dy), A_INT(rows), A_INT(O), A_INT(relu),
                      A_MEM(grad), A_UINT(db_off)));
-        TRY(cldqn_cl_launch(d->cl, d->k[K_MASK_DB], (size_t)O, d->wg[K_MASK_DB]));
+        TRY(launch(d, K_MASK_DB, (size_t)O, d->wg[K_MASK_DB]));
         /* dW (O,I) = dy^T (O,rows) x (rows,I) */
         TRY(clblast_check(CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeYes,
                                        CLBlastTransposeNo, (size_t)O, (size_t)I, (size_t)rows, 1.0f,
                                        dy, 0, (size_t)O, x, 0, (size_t)I, 0.0f, grad, dw_off,
-                                       (size_t)I, &d->cl->queue, NULL),
+                                       (size_t)I, &d->cl->queue, EV(d, "clblast_sgemm", "kernel")),
                           "dW"));
         /* dx (rows,I) = dy (rows,O) W (O,I) */
         return clblast_check(CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo,
                                           CLBlastTransposeNo, (size_t)rows, (size_t)I, (size_t)O,
                                           1.0f, dy, 0, (size_t)O, params, w_off, (size_t)I, 0.0f,
-                                          dx, 0, (size_t)I, &d->cl->queue, NULL),
+                                          dx, 0, (size_t)I, &d->cl->queue,
+                                          EV(d, "clblast_sgemm", "kernel")),
                              "dx");
     }
     TRY(SET_ARGS(d, K_DENSE_BWD, A_MEM(params), A_MEM(x), A_MEM(y), A_MEM(dy), A_INT(rows),
                  A_INT(I), A_INT(O), A_INT(relu), A_MEM(grad), A_MEM(grad), A_MEM(dx),
                  A_UINT(w_off), A_UINT(dw_off), A_UINT(db_off), A_INT(1)));
     size_t n = (size_t)O * I + (size_t)O + (size_t)rows * I;
-    return cldqn_cl_launch(d->cl, d->k[K_DENSE_BWD], n, d->wg[K_DENSE_BWD]);
+    return launch(d, K_DENSE_BWD, n, d->wg[K_DENSE_BWD]);
 }
 
 /* Forward of rows states (states[s_off..]) under params, keeping every
@@ -401,7 +426,7 @@ static cldqn_status forward(cldqn_qnet *net, cl_mem params, cl_mem states, int s
     const int L = lay->shape.layers, E = lay->shape.embed;
     TRY(SET_ARGS(d, K_EMBED_FWD, A_MEM(params), A_MEM(states), A_INT(rows), A_INT(E),
                  A_MEM(d->acts[0]), A_UINT(lay->t[0].offset), A_UINT(s_off)));
-    TRY(cldqn_cl_launch(d->cl, d->k[K_EMBED_FWD], (size_t)rows * E, d->wg[K_EMBED_FWD]));
+    TRY(launch(d, K_EMBED_FWD, (size_t)rows * E, d->wg[K_EMBED_FWD]));
     for (int l = 0; l <= L; l++) {
         const cldqn_tensor *w = &lay->t[1 + 2 * l], *b = &lay->t[2 + 2 * l];
         TRY(dense_fwd(d, params, w->offset, b->offset, d->acts[l], rows, w->cols, w->rows, l < L,
@@ -430,13 +455,13 @@ static cldqn_status backward_step(cldqn_qnet *net, int s_off, int rows)
     const int E = lay->shape.embed, S = lay->shape.n_states;
     TRY(SET_ARGS(d, K_EMBED_BWD, A_MEM(d->bsub[BATCH_STATE]), A_MEM(dy), A_INT(rows), A_INT(E),
                  A_INT(S), A_MEM(grad), A_UINT(s_off), A_UINT(lay->t[0].offset)));
-    TRY(cldqn_cl_launch(d->cl, d->k[K_EMBED_BWD], (size_t)S * E, d->wg[K_EMBED_BWD]));
+    TRY(launch(d, K_EMBED_BWD, (size_t)S * E, d->wg[K_EMBED_BWD]));
 
     const cldqn_learn_config *c = &net->cfg;
     if (c->max_grad_norm > 0.0f) {
         TRY(SET_ARGS(d, K_CLIP, A_MEM(grad), A_UINT(lay->total), A_FLT(c->max_grad_norm),
                      A_MEM(d->norm), {sizeof(cl_float), NULL}));
-        TRY(cldqn_cl_launch(d->cl, d->k[K_CLIP], d->wg[K_CLIP], d->wg[K_CLIP]));
+        TRY(launch(d, K_CLIP, d->wg[K_CLIP], d->wg[K_CLIP]));
     }
 
     /* Per-step scalars in double, exactly as ref_adam computes them. */
@@ -450,7 +475,7 @@ static cldqn_status backward_step(cldqn_qnet *net, int s_off, int rows)
                  A_MEM(d->buf[CLDQN_BUF_ADAM_V]), A_UINT(lay->total), A_FLT(c->lr), A_FLT(c->beta1),
                  A_FLT(c->beta2), A_FLT(c->eps), A_INT(t), A_INT(c->adam), A_FLT(step),
                  A_FLT(bc2_sqrt)));
-    return cldqn_cl_launch(d->cl, d->k[K_ADAM], lay->total, d->wg[K_ADAM]);
+    return launch(d, K_ADAM, lay->total, d->wg[K_ADAM]);
 }
 
 static cldqn_status upload_batch(clnet *d, const cldqn_batch *b)
@@ -467,6 +492,7 @@ static cldqn_status upload_batch(clnet *d, const cldqn_batch *b)
     size_t bytes = (N_BATCH - 1) * d->region + (size_t)b->n * 4;
     CLDQN_CL_CHECK(clEnqueueWriteBuffer(d->cl->queue, d->batch, CL_FALSE, 0, bytes, d->staging, 0,
                                         NULL, &d->upload));
+    cldqn_clprof_keep(&d->prof, d->upload, "write:batch", "transfer");
     return CLDQN_OK;
 }
 
@@ -500,7 +526,7 @@ static cldqn_status clnet_update(cldqn_qnet *net, const cldqn_batch *batch, floa
     TRY(forward(net, d->buf[CLDQN_BUF_TARGET], d->bsub[BATCH_NEXT], 0, B, d->qn));
     TRY(SET_ARGS(d, K_TD_TARGET, A_MEM(d->qn), A_MEM(d->bsub[BATCH_REWARD]),
                  A_MEM(d->bsub[BATCH_TERM]), A_INT(B), A_INT(A), A_FLT(c->gamma), A_MEM(d->y)));
-    TRY(cldqn_cl_launch(d->cl, d->k[K_TD_TARGET], (size_t)B, d->wg[K_TD_TARGET]));
+    TRY(launch(d, K_TD_TARGET, (size_t)B, d->wg[K_TD_TARGET]));
 
     const int L = net->lay.shape.layers;
     cl_mem params = d->buf[CLDQN_BUF_PARAMS];
@@ -509,7 +535,7 @@ static cldqn_status clnet_update(cldqn_qnet *net, const cldqn_batch *batch, floa
         TRY(SET_ARGS(d, K_TD_LOSS, A_MEM(d->acts[L + 1]), A_MEM(d->bsub[BATCH_ACTION]), A_MEM(d->y),
                      A_INT(B), A_INT(A), A_INT(c->loss), A_FLT(c->huber_delta), A_MEM(d->dq),
                      A_MEM(d->loss), A_MEM(d->lbuf)));
-        TRY(cldqn_cl_launch(d->cl, d->k[K_TD_LOSS], d->wg[K_TD_LOSS], d->wg[K_TD_LOSS]));
+        TRY(launch(d, K_TD_LOSS, d->wg[K_TD_LOSS], d->wg[K_TD_LOSS]));
         TRY(backward_step(net, 0, B));
     } else {
         /* The seed: one sample at a time, each seeing the parameters the
@@ -518,7 +544,7 @@ static cldqn_status clnet_update(cldqn_qnet *net, const cldqn_batch *batch, floa
             TRY(forward(net, params, d->bsub[BATCH_STATE], i, 1, d->acts[L + 1]));
             TRY(SET_ARGS(d, K_KERAS_LOSS, A_MEM(d->acts[L + 1]), A_MEM(d->bsub[BATCH_ACTION]),
                          A_MEM(d->y), A_INT(A), A_MEM(d->dq), A_INT(i), A_MEM(d->lbuf)));
-            TRY(cldqn_cl_launch(d->cl, d->k[K_KERAS_LOSS], 1, 1));
+            TRY(launch(d, K_KERAS_LOSS, 1, 1));
             TRY(backward_step(net, i, 1));
         }
     }
@@ -528,13 +554,14 @@ static cldqn_status clnet_update(cldqn_qnet *net, const cldqn_batch *batch, floa
     }
     float l;
     if (c->mode == CLDQN_UPDATE_MEAN) {
-        CLDQN_CL_CHECK(
-            clEnqueueReadBuffer(d->cl->queue, d->loss, CL_TRUE, 0, sizeof l, &l, 0, NULL, NULL));
+        CLDQN_CL_CHECK(clEnqueueReadBuffer(d->cl->queue, d->loss, CL_TRUE, 0, sizeof l, &l, 0, NULL,
+                                           EV(d, "read:loss", "transfer")));
     } else {
         float *per = malloc((size_t)B * sizeof(float));
         if (!per) return cldqn_fail(CLDQN_ERR_NOMEM, "qnet_update: out of memory");
-        cl_int err = clEnqueueReadBuffer(d->cl->queue, d->lbuf, CL_TRUE, 0,
-                                         (size_t)B * sizeof(float), per, 0, NULL, NULL);
+        cl_int err =
+            clEnqueueReadBuffer(d->cl->queue, d->lbuf, CL_TRUE, 0, (size_t)B * sizeof(float), per,
+                                0, NULL, EV(d, "read:losses", "transfer"));
         float sum = 0.0f; /* in batch order, as ref_update */
         for (int i = 0; i < B; i++) sum += per[i];
         free(per);
@@ -559,7 +586,7 @@ static cldqn_status clnet_q(cldqn_qnet *net, const int32_t *states, int n, int *
     /* Not blocking: every caller ends with a blocking read on this in-order
      * queue before `states` can go away. */
     CLDQN_CL_CHECK(clEnqueueWriteBuffer(d->cl->queue, d->states, CL_FALSE, 0, (size_t)n * 4, states,
-                                        0, NULL, NULL));
+                                        0, NULL, EV(d, "write:states", "transfer")));
     size_t local = (size_t)max_width(s) * sizeof(float);
     *have_actions = 2 * local <= d->cl->info.local_mem;
     if (!*have_actions) return forward(net, d->buf[CLDQN_BUF_PARAMS], d->states, 0, n, q);
@@ -567,7 +594,7 @@ static cldqn_status clnet_q(cldqn_qnet *net, const int32_t *states, int n, int *
                  A_INT(s->hidden), A_INT(s->layers), A_INT(s->n_actions),
                  A_UINT(net->lay.t[1].offset), A_MEM(q), A_MEM(d->actions), {local, NULL},
                  {local, NULL}));
-    return cldqn_cl_launch(d->cl, d->k[K_QACT], (size_t)n * d->wg[K_QACT], d->wg[K_QACT]);
+    return launch(d, K_QACT, (size_t)n * d->wg[K_QACT], d->wg[K_QACT]);
 }
 
 /* ---- public API --------------------------------------------------------- */
@@ -636,7 +663,7 @@ void cldqn_qnet_free(cldqn_qnet *net)
     free(net);
 }
 
-cldqn_status cldqn_qnet_update(cldqn_qnet *net, const cldqn_batch *batch, float *loss)
+static cldqn_status qnet_update(cldqn_qnet *net, const cldqn_batch *batch, float *loss)
 {
     if (!net) return cldqn_fail(CLDQN_ERR_ARG, "qnet_update: NULL network");
     cldqn_status st = check_batch(net, batch);
@@ -653,8 +680,10 @@ cldqn_status cldqn_qnet_update(cldqn_qnet *net, const cldqn_batch *batch, float 
     return CLDQN_OK;
 }
 
-cldqn_status cldqn_qnet_update_act(cldqn_qnet *net, const cldqn_batch *batch, int32_t next_state,
-                                   float *loss, int32_t *next_action)
+static cldqn_status qnet_greedy(cldqn_qnet *net, const int32_t *states, int n, int32_t *actions);
+
+static cldqn_status qnet_update_act(cldqn_qnet *net, const cldqn_batch *batch, int32_t next_state,
+                                    float *loss, int32_t *next_action)
 {
     if (!net || !next_action) return cldqn_fail(CLDQN_ERR_ARG, "qnet_update_act: NULL argument");
     cldqn_status st = check_states(net, &next_state, 1, "qnet_update_act");
@@ -664,18 +693,19 @@ cldqn_status cldqn_qnet_update_act(cldqn_qnet *net, const cldqn_batch *batch, in
         if (st != CLDQN_OK) return st;
         return fused_update(net, batch, next_state, loss, next_action);
     }
-    st = cldqn_qnet_update(net, batch, loss);
+    st = qnet_update(net, batch, loss);
     if (st != CLDQN_OK) return st;
-    return cldqn_qnet_greedy(net, &next_state, 1, next_action);
+    return qnet_greedy(net, &next_state, 1, next_action);
 }
 
-cldqn_status cldqn_qnet_sync_target(cldqn_qnet *net)
+static cldqn_status qnet_sync_target(cldqn_qnet *net)
 {
     if (!net) return cldqn_fail(CLDQN_ERR_ARG, "qnet_sync_target: NULL network");
     if (net->dev) {
         CLDQN_CL_CHECK(clEnqueueCopyBuffer(net->dev->cl->queue, net->dev->buf[CLDQN_BUF_PARAMS],
                                            net->dev->buf[CLDQN_BUF_TARGET], 0, 0,
-                                           net->lay.total * sizeof(float), 0, NULL, NULL));
+                                           net->lay.total * sizeof(float), 0, NULL,
+                                           EV(net->dev, "copy:target", "transfer")));
         return CLDQN_OK;
     }
     memcpy(net->buf[CLDQN_BUF_TARGET], net->buf[CLDQN_BUF_PARAMS], net->lay.total * sizeof(float));
@@ -692,23 +722,23 @@ static cldqn_status check_query(cldqn_qnet *net, const int32_t *states, int n, c
     return check_states(net, states, n, "states");
 }
 
-cldqn_status cldqn_qnet_q_values(cldqn_qnet *net, const int32_t *states, int n, float *q)
+static cldqn_status qnet_q_values(cldqn_qnet *net, const int32_t *states, int n, float *q)
 {
     TRY(check_query(net, states, n, q, "qnet_q_values"));
     const int A = net->lay.shape.n_actions;
     if (net->dev) {
         int have_actions;
         TRY(clnet_q(net, states, n, &have_actions));
-        CLDQN_CL_CHECK(clEnqueueReadBuffer(net->dev->cl->queue,
-                                           net->dev->acts[net->lay.shape.layers + 1], CL_TRUE, 0,
-                                           (size_t)n * A * sizeof(float), q, 0, NULL, NULL));
+        CLDQN_CL_CHECK(clEnqueueReadBuffer(
+            net->dev->cl->queue, net->dev->acts[net->lay.shape.layers + 1], CL_TRUE, 0,
+            (size_t)n * A * sizeof(float), q, 0, NULL, EV(net->dev, "read:q", "transfer")));
         return CLDQN_OK;
     }
     ref_q_forward(&net->lay, net->buf[CLDQN_BUF_PARAMS], states, n, q);
     return CLDQN_OK;
 }
 
-cldqn_status cldqn_qnet_greedy(cldqn_qnet *net, const int32_t *states, int n, int32_t *actions)
+static cldqn_status qnet_greedy(cldqn_qnet *net, const int32_t *states, int n, int32_t *actions)
 {
     TRY(check_query(net, states, n, actions, "qnet_greedy"));
     const int A = net->lay.shape.n_actions;
@@ -719,16 +749,22 @@ cldqn_status cldqn_qnet_greedy(cldqn_qnet *net, const int32_t *states, int n, in
         if (!have_actions) {
             TRY(SET_ARGS(d, K_ARGMAX, A_MEM(d->acts[net->lay.shape.layers + 1]), A_INT(n), A_INT(A),
                          A_MEM(d->actions)));
-            TRY(cldqn_cl_launch(d->cl, d->k[K_ARGMAX], (size_t)n, d->wg[K_ARGMAX]));
+            TRY(launch(d, K_ARGMAX, (size_t)n, d->wg[K_ARGMAX]));
         }
         CLDQN_CL_CHECK(clEnqueueReadBuffer(d->cl->queue, d->actions, CL_TRUE, 0, (size_t)n * 4,
-                                           actions, 0, NULL, NULL));
+                                           actions, 0, NULL, EV(d, "read:actions", "transfer")));
         return CLDQN_OK;
     }
     ref_q_forward(&net->lay, net->buf[CLDQN_BUF_PARAMS], states, n, net->q);
     ref_argmax(net->q, n, A, actions);
     return CLDQN_OK;
 }
+
+/* Transfer names of the five buffers, by cldqn_qnet_buffer. */
+static const char *const read_names[5] = {"read:params", "read:target", "read:grad", "read:adam_m",
+                                          "read:adam_v"};
+static const char *const write_names[5] = {"write:params", "write:target", "write:grad",
+                                           "write:adam_m", "write:adam_v"};
 
 static cldqn_status check_buffer(const cldqn_qnet *net, cldqn_qnet_buffer which, const void *p)
 {
@@ -738,26 +774,28 @@ static cldqn_status check_buffer(const cldqn_qnet *net, cldqn_qnet_buffer which,
     return CLDQN_OK;
 }
 
-cldqn_status cldqn_qnet_read(cldqn_qnet *net, cldqn_qnet_buffer which, float *out)
+static cldqn_status qnet_read(cldqn_qnet *net, cldqn_qnet_buffer which, float *out)
 {
     TRY(check_buffer(net, which, out));
     const size_t bytes = net->lay.total * sizeof(float);
     if (net->dev) {
         CLDQN_CL_CHECK(clEnqueueReadBuffer(net->dev->cl->queue, net->dev->buf[which], CL_TRUE, 0,
-                                           bytes, out, 0, NULL, NULL));
+                                           bytes, out, 0, NULL,
+                                           EV(net->dev, read_names[which], "transfer")));
         return CLDQN_OK;
     }
     memcpy(out, net->buf[which], bytes);
     return CLDQN_OK;
 }
 
-cldqn_status cldqn_qnet_write(cldqn_qnet *net, cldqn_qnet_buffer which, const float *in)
+static cldqn_status qnet_write(cldqn_qnet *net, cldqn_qnet_buffer which, const float *in)
 {
     TRY(check_buffer(net, which, in));
     const size_t bytes = net->lay.total * sizeof(float);
     if (net->dev) {
         CLDQN_CL_CHECK(clEnqueueWriteBuffer(net->dev->cl->queue, net->dev->buf[which], CL_TRUE, 0,
-                                            bytes, in, 0, NULL, NULL));
+                                            bytes, in, 0, NULL,
+                                            EV(net->dev, write_names[which], "transfer")));
         return CLDQN_OK;
     }
     memcpy(net->buf[which], in, bytes);
@@ -789,4 +827,74 @@ const char *cldqn_qnet_path_name(const cldqn_qnet *net)
 {
     if (!net || !net->dev) return "reference";
     return net->dev->fused ? "fused" : "layered";
+}
+
+/* ---- profiling ------------------------------------------------------------ */
+
+cldqn_status cldqn_qnet_set_trace(cldqn_qnet *net, cldqn_trace *tr)
+{
+    if (!net) return cldqn_fail(CLDQN_ERR_ARG, "qnet_set_trace: NULL network");
+    net->trace = tr;
+    if (net->dev) cldqn_clprof_attach(&net->dev->prof, tr, net->dev->cl->profile);
+    return CLDQN_OK;
+}
+
+static double prof_begin(const cldqn_qnet *net)
+{
+    return net && net->trace ? cldqn_trace_now() : 0.0;
+}
+
+/* The call's host span (up to its return, before waiting for the device)
+ * and the device spans of what it enqueued. */
+static cldqn_status prof_end(cldqn_qnet *net, const char *name, double t0, cldqn_status st)
+{
+    if (!net || !net->trace) return st;
+    double t1 = cldqn_trace_now();
+    if (net->dev) cldqn_clprof_drain(&net->dev->prof, net->dev->cl->queue);
+    cldqn_trace_span(net->trace, name, "qnet", t0, t1, CLDQN_TRACE_TID_HOST);
+    return st;
+}
+
+cldqn_status cldqn_qnet_update(cldqn_qnet *net, const cldqn_batch *batch, float *loss)
+{
+    double t0 = prof_begin(net);
+    return prof_end(net, "qnet update", t0, qnet_update(net, batch, loss));
+}
+
+cldqn_status cldqn_qnet_update_act(cldqn_qnet *net, const cldqn_batch *batch, int32_t next_state,
+                                   float *loss, int32_t *next_action)
+{
+    double t0 = prof_begin(net);
+    return prof_end(net, "qnet update_act", t0,
+                    qnet_update_act(net, batch, next_state, loss, next_action));
+}
+
+cldqn_status cldqn_qnet_sync_target(cldqn_qnet *net)
+{
+    double t0 = prof_begin(net);
+    return prof_end(net, "qnet sync_target", t0, qnet_sync_target(net));
+}
+
+cldqn_status cldqn_qnet_q_values(cldqn_qnet *net, const int32_t *states, int n, float *q)
+{
+    double t0 = prof_begin(net);
+    return prof_end(net, "qnet q_values", t0, qnet_q_values(net, states, n, q));
+}
+
+cldqn_status cldqn_qnet_greedy(cldqn_qnet *net, const int32_t *states, int n, int32_t *actions)
+{
+    double t0 = prof_begin(net);
+    return prof_end(net, "qnet greedy", t0, qnet_greedy(net, states, n, actions));
+}
+
+cldqn_status cldqn_qnet_read(cldqn_qnet *net, cldqn_qnet_buffer which, float *out)
+{
+    double t0 = prof_begin(net);
+    return prof_end(net, "qnet read", t0, qnet_read(net, which, out));
+}
+
+cldqn_status cldqn_qnet_write(cldqn_qnet *net, cldqn_qnet_buffer which, const float *in)
+{
+    double t0 = prof_begin(net);
+    return prof_end(net, "qnet write", t0, qnet_write(net, which, in));
 }

@@ -1,8 +1,12 @@
 /* trace.c - Chrome trace writer (see include/cldqn/trace.h). */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cldqn/trace.h"
 
@@ -16,12 +20,23 @@ typedef struct {
 struct cldqn_trace {
     trace_event *ev;
     size_t n, cap;
+    double t0;          /* host clock (s) at creation: ts 0 of cldqn_trace_span */
+    cldqn_status error; /* first failure of cldqn_trace_span / set_failed */
+    char message[256];
 };
+
+double cldqn_trace_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 cldqn_status cldqn_trace_create(cldqn_trace **out)
 {
     *out = calloc(1, sizeof **out);
     if (!*out) return cldqn_fail(CLDQN_ERR_NOMEM, "out of memory (trace)");
+    (*out)->t0 = cldqn_trace_now();
     return CLDQN_OK;
 }
 
@@ -53,6 +68,22 @@ cldqn_status cldqn_trace_add(cldqn_trace *t, const char *name, const char *cat, 
     return CLDQN_OK;
 }
 
+void cldqn_trace_set_failed(cldqn_trace *t, cldqn_status st)
+{
+    if (!t || t->error || !st) return;
+    t->error = st;
+    snprintf(t->message, sizeof t->message, "%s", cldqn_last_error());
+}
+
+void cldqn_trace_span(cldqn_trace *t, const char *name, const char *cat, double start_s,
+                      double end_s, int tid)
+{
+    if (!t || t->error) return;
+    cldqn_status st =
+        cldqn_trace_add(t, name, cat, (start_s - t->t0) * 1e6, (end_s - start_s) * 1e6, tid);
+    cldqn_trace_set_failed(t, st);
+}
+
 size_t cldqn_trace_count(const cldqn_trace *t)
 {
     return t->n;
@@ -75,10 +106,8 @@ static void put_json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
-cldqn_status cldqn_trace_write(const cldqn_trace *t, const char *path)
+static void put_events(const cldqn_trace *t, FILE *f)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) return cldqn_fail(CLDQN_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
     fprintf(f, "{\"traceEvents\":[\n");
     fprintf(f,
             "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":%d,"
@@ -98,8 +127,48 @@ cldqn_status cldqn_trace_write(const cldqn_trace *t, const char *path)
                 e->tid);
     }
     fprintf(f, "\n],\"displayTimeUnit\":\"ns\"}\n");
+}
+
+cldqn_status cldqn_trace_write(const cldqn_trace *t, const char *path)
+{
+    if (t->error) return cldqn_fail(t->error, "trace for '%s' not written: %s", path, t->message);
+    /* A temporary file beside the target, so a reader never sees half a trace. */
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    if (!tmp) return cldqn_fail(CLDQN_ERR_NOMEM, "out of memory writing '%s'", path);
+    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        cldqn_status st = cldqn_fail(CLDQN_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+        free(tmp);
+        return st;
+    }
+    (void)fchmod(fd, 0644); /* mkstemp makes 0600; best effort */
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        cldqn_status st = cldqn_fail(CLDQN_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        free(tmp);
+        return st;
+    }
+    put_events(t, f);
     int bad = ferror(f);
-    if (fclose(f) != 0 || bad)
-        return cldqn_fail(CLDQN_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+    if (fflush(f) != 0) bad = 1;
+    int err = errno;
+    if (fclose(f) != 0 && !bad) {
+        bad = 1;
+        err = errno;
+    }
+    if (!bad && rename(tmp, path) != 0) {
+        bad = 1;
+        err = errno;
+    }
+    if (bad) {
+        unlink(tmp);
+        free(tmp);
+        return cldqn_fail(CLDQN_ERR_IO, "cannot write '%s': %s", path, strerror(err ? err : EIO));
+    }
+    free(tmp);
     return CLDQN_OK;
 }

@@ -65,6 +65,12 @@ struct cldqn_trainer {
      * between its two renames from a state paired with foreign weights. */
     char *saved_path;
     uint64_t saved_hash;
+    /* Profiling (cldqn_trainer_set_trace): phases are recorded while the
+     * iteration starts at a step in [trace_from, trace_to). */
+    cldqn_trace *trace;
+    int64_t trace_from, trace_to;
+    int tracing; /* the window is open */
+    double window_start;
 };
 
 void cldqn_set_flush_denormals(void)
@@ -176,6 +182,7 @@ static cldqn_status make_qnet(cldqn_trainer *t, const float *params)
     /* Evaluation asks for all 500 states, acting for one per env. */
     o.max_states = t->cfg.envs > CLDQN_TAXI_STATES ? t->cfg.envs : CLDQN_TAXI_STATES;
     o.path = t->cfg.path;
+    o.profile = t->cfg.profile[0] != 0; /* profiling events only when asked for */
     t->act_state = -1;
     return cldqn_qnet_create(&t->lay, &t->cfg.learn, &o, params, &t->net);
 }
@@ -257,11 +264,52 @@ cldqn_status cldqn_trainer_evaluate(cldqn_trainer *t)
     return CLDQN_OK;
 }
 
+/* ---- profiling: spans of the loop's phases while the window is open ----- */
+
+static double phase_begin(const cldqn_trainer *t)
+{
+    return t->tracing ? cldqn_trace_now() : 0.0;
+}
+
+static void phase_end(const cldqn_trainer *t, const char *name, double t0)
+{
+    if (t->tracing)
+        cldqn_trace_span(t->trace, name, "phase", t0, cldqn_trace_now(), CLDQN_TRACE_TID_HOST);
+}
+
+/* Opens or closes the window (and the qnet's own recording) for the
+ * iteration about to start; closing records the window's span. */
+static void trace_window(cldqn_trainer *t, int open)
+{
+    if (open == t->tracing) return;
+    double now = cldqn_trace_now();
+    if (open)
+        t->window_start = now;
+    else
+        cldqn_trace_span(t->trace, "profile window", "window", t->window_start, now,
+                         CLDQN_TRACE_TID_HOST);
+    t->tracing = open;
+    cldqn_trace_set_failed(t->trace, cldqn_qnet_set_trace(t->net, open ? t->trace : NULL));
+}
+
+cldqn_status cldqn_trainer_set_trace(cldqn_trainer *t, cldqn_trace *tr, int64_t from_step,
+                                     int64_t n_steps)
+{
+    if (!t || from_step < 0 || n_steps < 0)
+        return cldqn_fail(CLDQN_ERR_ARG, "trainer_set_trace: bad argument");
+    if (t->tracing) trace_window(t, 0);
+    t->trace = tr;
+    t->trace_from = from_step;
+    t->trace_to = n_steps && from_step <= INT64_MAX - n_steps ? from_step + n_steps : INT64_MAX;
+    return CLDQN_OK;
+}
+
 /* One update on a sampled minibatch; it also returns the greedy action for
  * next_state, the state the agent acts in next unless the episode ends. */
 static cldqn_status learn(cldqn_trainer *t, int next_state)
 {
     const cldqn_config *c = &t->cfg;
+    double p0 = phase_begin(t);
     cldqn_status st =
         cldqn_replay_sample(t->rb, &t->sample, (size_t)c->batch, c->sample_replacement, t->idx);
     if (st) return st;
@@ -273,10 +321,13 @@ static cldqn_status learn(cldqn_trainer *t, int next_state)
         t->b_next[i] = tr->next_state;
         t->b_term[i] = tr->terminated ? 1.0f : 0.0f;
     }
+    phase_end(t, "replay sample", p0);
     cldqn_batch b = {c->batch, t->b_state, t->b_action, t->b_reward, t->b_next, t->b_term};
     float loss = NAN;
     t->act_state = -1;
+    p0 = phase_begin(t);
     st = cldqn_qnet_update_act(t->net, &b, next_state, &loss, &t->act_action);
+    phase_end(t, "update", p0);
     /* Numeric guard: the backends report a non-finite loss themselves; say
      * where it happened. Nothing is saved after this, so the last checkpoint
      * on disk stays the last good one. */
@@ -300,7 +351,10 @@ static cldqn_status learn(cldqn_trainer *t, int next_state)
 static cldqn_status sync_target(cldqn_trainer *t)
 {
     t->stats.target_syncs++;
-    return cldqn_qnet_sync_target(t->net);
+    double p0 = phase_begin(t);
+    cldqn_status st = cldqn_qnet_sync_target(t->net);
+    phase_end(t, "target sync", p0);
+    return st;
 }
 
 static void end_episode(cldqn_trainer *t, const cldqn_train_hooks *h, int i, int terminated)
@@ -455,13 +509,19 @@ cldqn_status cldqn_trainer_run(cldqn_trainer *t, const cldqn_train_hooks *h)
             break;
         }
         const int64_t before = t->stats.steps;
+        if (t->trace)
+            trace_window(t, t->stats.steps >= t->trace_from && t->stats.steps < t->trace_to);
+        double p0 = phase_begin(t);
         st = iteration(t, h);
+        phase_end(t, "train step", p0);
         t->stats.elapsed = base + (now_s() - start);
         if (st) break;
         const int64_t after = t->stats.steps;
         if (c->eval_every > 0 && crossed(before, after, c->eval_every) && !c->taxi.is_rainy &&
             !c->taxi.fickle_passenger) {
+            p0 = phase_begin(t);
             st = cldqn_trainer_evaluate(t);
+            phase_end(t, "evaluation", p0);
             if (st) break;
             t->stats.elapsed = base + (now_s() - start);
             if (t->stats.reached_optimal && !t->stats.optimal_steps) {
@@ -472,12 +532,15 @@ cldqn_status cldqn_trainer_run(cldqn_trainer *t, const cldqn_train_hooks *h)
             if (h && h->on_eval) h->on_eval(h->ctx, t);
         }
         if (c->save_every > 0 && c->out[0] && crossed(before, after, c->save_every)) {
+            p0 = phase_begin(t);
             st = cldqn_trainer_save(t, c->out);
+            phase_end(t, "checkpoint save", p0);
             if (st) break;
             if (h && h->on_save) h->on_save(h->ctx, t, c->out);
         }
         if (h && h->on_tick) h->on_tick(h->ctx, t);
     }
+    if (t->trace) trace_window(t, 0);
     t->stats.elapsed = base + (now_s() - start);
     return st;
 }

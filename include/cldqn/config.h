@@ -4,7 +4,7 @@
  * "_" is accepted for "-"). The same setter serves command-line flags, `key =
  * value` config files and the JSON stored in checkpoints, so the three can
  * never disagree. Settings that only steer one run (out, metrics, backend,
- * device, quiet) are not stored in checkpoints. */
+ * device, quiet, profile) are not stored in checkpoints. */
 #ifndef CLDQN_CONFIG_H
 #define CLDQN_CONFIG_H
 
@@ -50,6 +50,8 @@ typedef struct {
     cldqn_backend backend;
     cldqn_update_path path; /* OpenCL update path */
     int quiet;
+    char profile[CLDQN_CONFIG_PATH_MAX]; /* Chrome trace path ("" = no profiling) */
+    int64_t profile_steps;               /* env steps profiled from learning-starts; 0 = all */
 } cldqn_config;
 
 /* Fills cfg with a preset ("default" or "seed"). */

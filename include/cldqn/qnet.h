@@ -12,6 +12,7 @@
 
 #include "cldqn/net.h"
 #include "cldqn/status.h"
+#include "cldqn/trace.h"
 
 typedef enum { CLDQN_BACKEND_OPENCL, CLDQN_BACKEND_REF } cldqn_backend;
 
@@ -27,7 +28,7 @@ typedef struct {
         *device;    /* index or name substring; NULL: $CLDQN_DEVICE, else first GPU, else first */
     int max_batch;  /* largest minibatch update will see (>= 1) */
     int max_states; /* largest number of states q_values/greedy will see (>= 1) */
-    int profile;    /* enable OpenCL profiling events */
+    int profile;    /* queue with OpenCL profiling events (see cldqn_qnet_set_trace) */
     cldqn_update_path path;
 } cldqn_qnet_options;
 
@@ -76,6 +77,17 @@ cldqn_status cldqn_qnet_write(cldqn_qnet *net, cldqn_qnet_buffer which, const fl
 /* Adam's step counter t (number of steps taken so far). */
 int cldqn_qnet_adam_step(const cldqn_qnet *net);
 void cldqn_qnet_set_adam_step(cldqn_qnet *net, int t);
+
+/* Profiling: while tr is set, every update, update_act, sync_target,
+ * q_values, greedy, read and write call adds a host span (category "qnet",
+ * named "qnet update_act" etc., tid CLDQN_TRACE_TID_HOST) and, on the OpenCL
+ * backend created with opt.profile, each kernel and transfer it enqueued a
+ * device span from its OpenCL profiling event (category "kernel" or
+ * "transfer", named after the kernel or "write:batch", "read:loss", ...,
+ * tid CLDQN_TRACE_TID_DEVICE), mapped onto the host clock per call
+ * (host/clprof.h). Each call then waits for the device before returning.
+ * Results are unchanged. NULL turns it off; tr must outlive its use. */
+cldqn_status cldqn_qnet_set_trace(cldqn_qnet *net, cldqn_trace *tr);
 
 const cldqn_layout *cldqn_qnet_layout(const cldqn_qnet *net);
 /* Human-readable device ("host reference" for the reference backend). */

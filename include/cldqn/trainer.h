@@ -115,6 +115,19 @@ int cldqn_trainer_envs(const cldqn_trainer *t);
 const cldqn_taxi *cldqn_trainer_env_at(const cldqn_trainer *t, int i);
 cldqn_qnet *cldqn_trainer_qnet(cldqn_trainer *t);
 
+/* Profiling (cldqn train --profile): cldqn_trainer_run records the
+ * iterations that start at a step count in [from_step, from_step + n_steps)
+ * (n_steps 0: no end) into tr as spans of category "phase" on
+ * CLDQN_TRACE_TID_HOST: "train step" (one iteration; the phases below nest
+ * in it, its own time is acting, the env steps, replay pushes and episode
+ * ends), "replay sample", "update", "target sync", "evaluation", "checkpoint
+ * save", plus one "profile window" span (category "window") around them and
+ * the qnet's calls, kernels and transfers (cldqn_qnet_set_trace; device
+ * events need cfg->profile set when the trainer was made, which creates a
+ * profiling queue). tr NULL stops it. The run's results are unchanged. */
+cldqn_status cldqn_trainer_set_trace(cldqn_trainer *t, cldqn_trace *tr, int64_t from_step,
+                                     int64_t n_steps);
+
 /* Greedy policy (lowest action on ties) of params by the host reference. */
 cldqn_status cldqn_policy_from_params(const cldqn_layout *lay, const float *params,
                                       uint8_t policy[CLDQN_TAXI_STATES]);

@@ -30,6 +30,7 @@
 
 #include "clrt.h"
 #include "fused.h"
+#include "train_state.h"
 
 #include "cldqn/checkpoint.h"
 #include "cldqn/ref.h"
@@ -65,6 +66,10 @@ typedef struct {
     int sync_pending;        /* target <- params at the end of this step */
     float *host;             /* (total) host copy of the online weights, in p->host */
     int host_valid;          /* host equals the device slice */
+    /* Where this agent's weights were last written (or resumed from) and
+     * their hash: the next state file there records it, as the trainer's. */
+    char *saved_path;
+    uint64_t saved_hash;
 } agent;
 
 struct cldqn_population {
@@ -104,9 +109,38 @@ static int32_t float_bits(float x)
 
 /* ---- configurations ------------------------------------------------------ */
 
+/* Settings that only the host side of each agent reads: neither the kernel
+ * program nor its arguments depend on them, so agents may differ in them
+ * (the launch takes whichever agents learn on a step). */
+static const char *const sweep_keys[] = {
+    "seed",         "lr",          "gamma",           "eps-start",  "eps-end", "eps-decay-steps",
+    "target-every", "train-every", "learning-starts", "eval-every", NULL};
+#define SWEEP_KEYS_TEXT                                                                            \
+    "seed, lr, gamma, eps-start, eps-end, eps-decay-steps, target-every, train-every, "            \
+    "learning-starts, eval-every"
+
 static int sweep_key_ok(const char *key)
 {
-    return !strcmp(key, "lr") || !strcmp(key, "gamma") || !strcmp(key, "seed");
+    for (int i = 0; sweep_keys[i]; i++)
+        if (!strcmp(key, sweep_keys[i])) return 1;
+    return 0;
+}
+
+/* base with the sweepable settings of ref, for comparing the rest. */
+static cldqn_config without_swept(const cldqn_config *c, const cldqn_config *ref)
+{
+    cldqn_config x = *c;
+    x.seed = ref->seed;
+    x.learn.lr = ref->learn.lr;
+    x.learn.gamma = ref->learn.gamma;
+    x.eps_start = ref->eps_start;
+    x.eps_end = ref->eps_end;
+    x.eps_decay_steps = ref->eps_decay_steps;
+    x.target_every = ref->target_every;
+    x.train_every = ref->train_every;
+    x.learning_starts = ref->learning_starts;
+    x.eval_every = ref->eval_every;
+    return x;
 }
 
 cldqn_status cldqn_population_configs(const cldqn_config *base, int k, const char *const *sweep,
@@ -131,9 +165,9 @@ cldqn_status cldqn_population_configs(const cldqn_config *base, int k, const cha
         for (char *c = keys[j]; *c; c++)
             if (*c == '_') *c = '-';
         if (!sweep_key_ok(keys[j]))
-            return cldqn_fail(CLDQN_ERR_ARG,
-                              "--sweep: '%s' cannot differ between agents (only lr, gamma, seed)",
-                              keys[j]);
+            return cldqn_fail(
+                CLDQN_ERR_ARG,
+                "--sweep: '%s' cannot differ between agents (only " SWEEP_KEYS_TEXT ")", keys[j]);
         nval[j] = 0;
         for (const char *p = eq + 1;;) {
             size_t n = strcspn(p, ",");
@@ -173,26 +207,27 @@ cldqn_status cldqn_population_configs(const cldqn_config *base, int k, const cha
     return CLDQN_OK;
 }
 
-/* Agents may differ in seed, lr and gamma only. */
+/* Agents may differ in the sweepable settings only. The run limits
+ * (steps, episodes, until-optimal) and save-every are shared too. */
 static cldqn_status check_compatible(const cldqn_config *cfgs, int k)
 {
     static char a[8192], b[8192];
     cldqn_config x = cfgs[0];
     cldqn_config_to_json(&x, a, sizeof a);
     for (int i = 1; i < k; i++) {
-        cldqn_config y = cfgs[i];
-        y.seed = x.seed;
-        y.learn.lr = x.learn.lr;
-        y.learn.gamma = x.learn.gamma;
+        cldqn_config y = without_swept(&cfgs[i], &x);
         cldqn_config_to_json(&y, b, sizeof b);
         if (strcmp(a, b) || strcmp(y.device, x.device) || y.backend != x.backend)
             return cldqn_fail(CLDQN_ERR_ARG,
-                              "population: agent %d differs from agent 0 in more than seed, lr "
-                              "and gamma",
+                              "population: agent %d differs from agent 0 in more than "
+                              "the settings a sweep may vary (" SWEEP_KEYS_TEXT ")",
                               i);
     }
     if (x.backend != CLDQN_BACKEND_OPENCL)
         return cldqn_fail(CLDQN_ERR_ARG, "population: needs the OpenCL backend");
+    if (x.envs != 1)
+        return cldqn_fail(CLDQN_ERR_ARG, "population: one Taxi per agent (--envs 1, not %d)",
+                          x.envs);
     if (x.path == CLDQN_PATH_LAYERED)
         return cldqn_fail(CLDQN_ERR_ARG, "population: runs on the fused path only");
     return CLDQN_OK;
@@ -204,7 +239,10 @@ void cldqn_population_free(cldqn_population *p)
 {
     if (!p) return;
     if (p->a)
-        for (int i = 0; i < p->k; i++) cldqn_replay_free(p->a[i].rb);
+        for (int i = 0; i < p->k; i++) {
+            cldqn_replay_free(p->a[i].rb);
+            free(p->a[i].saved_path);
+        }
     free(p->host);
     free(p->a);
     for (int j = 0; j < 5; j++)
@@ -289,7 +327,12 @@ static cldqn_status create_device(cldqn_population *p, const float *init_params)
     return CLDQN_OK;
 }
 
-cldqn_status cldqn_population_create(const cldqn_config *cfgs, int k, cldqn_population **out)
+static cldqn_status restore_agent(cldqn_population *p, int i, const char *path);
+static void resume_eval(cldqn_population *p, int i, cldqn_status *st);
+
+/* Fresh agents, or (paths != NULL) agents continuing from their checkpoints. */
+static cldqn_status create(const cldqn_config *cfgs, int k, const char *const *paths,
+                           cldqn_population **out)
 {
     if (!out) return cldqn_fail(CLDQN_ERR_ARG, "population_create: NULL output pointer");
     *out = NULL;
@@ -351,6 +394,12 @@ cldqn_status cldqn_population_create(const cldqn_config *cfgs, int k, cldqn_popu
     }
     st = create_device(p, init);
     if (st) goto fail;
+    for (int i = 0; paths && i < k && !st; i++) {
+        st = restore_agent(p, i, paths[i]);
+        if (!st) resume_eval(p, i, &st);
+        if (p->a[i].stats.elapsed > p->elapsed) p->elapsed = p->a[i].stats.elapsed;
+    }
+    if (st) goto fail;
     free(init);
     *out = p;
     return CLDQN_OK;
@@ -358,6 +407,18 @@ fail:
     free(init);
     cldqn_population_free(p);
     return st;
+}
+
+cldqn_status cldqn_population_create(const cldqn_config *cfgs, int k, cldqn_population **out)
+{
+    return create(cfgs, k, NULL, out);
+}
+
+cldqn_status cldqn_population_resume(const cldqn_config *cfgs, int k, const char *const *paths,
+                                     cldqn_population **out)
+{
+    if (!paths) return cldqn_fail(CLDQN_ERR_ARG, "population_resume: no checkpoint paths");
+    return create(cfgs, k, paths, out);
 }
 
 /* ---- the loop ------------------------------------------------------------ */
@@ -669,12 +730,106 @@ cldqn_status cldqn_population_run(cldqn_population *p, const cldqn_pop_hooks *h)
         p->elapsed = base + (now_s() - start);
         for (int i = 0; i < p->k; i++)
             if (!p->a[i].done) p->a[i].stats.elapsed = p->elapsed;
+        /* As the trainer: after the step's evaluation, each agent to its own
+         * PATH.agentI (+ .state), atomically. */
+        for (int i = 0; i < p->k && !st; i++) {
+            agent *g = &p->a[i];
+            const cldqn_config *c = &g->cfg;
+            if (g->done || c->save_every <= 0 || !c->out[0] || g->stats.steps % c->save_every)
+                continue;
+            char path[CLDQN_CONFIG_PATH_MAX + 32];
+            cldqn_population_agent_path(c->out, p->first + i, path, sizeof path);
+            st = cldqn_population_save(p, i, path);
+        }
         if (st) break;
     }
     cl_int err = clFinish(p->cl->queue);
     if (!st && err != CL_SUCCESS) st = cldqn_cl_check(err, "clFinish", __FILE__, __LINE__);
     p->elapsed = base + (now_s() - start);
     return st;
+}
+
+/* ---- save and resume ----------------------------------------------------- */
+
+/* Agent i's slice of device buffer j into or out of host memory. */
+static cldqn_status slice_io(cldqn_population *p, int j, int i, int write, float *host)
+{
+    const size_t bytes = p->lay.total * sizeof(float);
+    if (write)
+        CL_TRY(clEnqueueWriteBuffer(p->cl->queue, p->buf[j], CL_TRUE, (size_t)i * bytes, bytes,
+                                    host, 0, NULL, NULL));
+    else
+        CL_TRY(clEnqueueReadBuffer(p->cl->queue, p->buf[j], CL_TRUE, (size_t)i * bytes, bytes, host,
+                                   0, NULL, NULL));
+    return CLDQN_OK;
+}
+
+/* Agent i continues from path (a solo or a population checkpoint): what
+ * cldqn_trainer_resume restores, in the agent's slices and fields. */
+static cldqn_status restore_agent(cldqn_population *p, int i, const char *path)
+{
+    agent *g = &p->a[i];
+    cldqn_train_state s;
+    cldqn_config stored;
+    cldqn_layout lay;
+    uint64_t fh;
+    cldqn_status st = cldqn_train_state_load(path, &g->cfg, &stored, &lay, &s, &fh);
+    if (st) return st;
+    if ((st = cldqn_replay_restore(g->rb, s.replay, s.n_replay, s.replay_pushed)) ||
+        (st = slice_io(p, CLDQN_BUF_PARAMS, i, 1, (float *)s.params)) ||
+        (st = slice_io(p, CLDQN_BUF_TARGET, i, 1, (float *)s.target)) ||
+        (st = slice_io(p, CLDQN_BUF_ADAM_M, i, 1, (float *)s.adam_m)) ||
+        (st = slice_io(p, CLDQN_BUF_ADAM_V, i, 1, (float *)s.adam_v))) {
+        cldqn_train_state_free(&s);
+        return st;
+    }
+    memcpy(g->host, s.params, p->lay.total * sizeof(float));
+    g->host_valid = 1;
+    g->env.rng = s.env_rng;
+    g->env.state = s.env_state;
+    g->env.fickle_step = s.env_fickle_step;
+    g->env.steps = s.env_steps;
+    g->env.last_action = s.env_last_action;
+    g->explore = s.explore;
+    g->sample = s.sample;
+    g->in_episode = s.in_episode;
+    g->ep_return = s.ep_return;
+    g->ep_len = s.ep_len;
+    g->loss_sum = s.loss_sum;
+    g->loss_count = s.loss_count;
+    for (int r = 0; r < CLDQN_RETURN_WINDOW; r++) g->returns[r] = s.returns[r];
+    g->adam_t = s.adam_step;
+    g->stats.steps = s.steps;
+    g->stats.episodes = s.episodes;
+    g->stats.updates = s.updates;
+    g->stats.target_syncs = s.target_syncs;
+    g->stats.elapsed = s.elapsed;
+    g->stats.epsilon = cldqn_config_epsilon(&g->cfg, s.steps);
+    update_mean_return(g);
+    g->act_state = -1;
+    cldqn_train_state_free(&s);
+    free(g->saved_path);
+    g->saved_path = strdup(path); /* NULL only loses the crash recovery */
+    g->saved_hash = fh;
+    return CLDQN_OK;
+}
+
+/* An agent saved right after an evaluation step was evaluated on exactly
+ * these weights; repeating it restores until-optimal's stop, so an agent
+ * that had reached the optimum stays stopped after a resume. */
+static void resume_eval(cldqn_population *p, int i, cldqn_status *st)
+{
+    agent *g = &p->a[i];
+    const cldqn_config *c = &g->cfg;
+    if (!c->until_optimal || c->eval_every <= 0 || g->stats.steps == 0 ||
+        g->stats.steps % c->eval_every || c->taxi.is_rainy || c->taxi.fickle_passenger)
+        return;
+    *st = cldqn_population_evaluate(p, i);
+    if (!*st && g->stats.reached_optimal) {
+        g->stats.optimal_steps = g->stats.steps;
+        g->stats.optimal_updates = g->stats.updates;
+        g->stats.optimal_elapsed = g->stats.elapsed;
+    }
 }
 
 /* ---- access -------------------------------------------------------------- */
@@ -694,16 +849,72 @@ cldqn_status cldqn_population_save(cldqn_population *p, int i, const char *path)
     if (!p || !path || i < 0 || i >= p->k)
         return cldqn_fail(CLDQN_ERR_ARG, "population_save: bad argument");
     agent *g = &p->a[i];
-    cldqn_status st = refresh_host(p, g);
+    const size_t total = p->lay.total, n_rb = cldqn_replay_size(g->rb);
+    cldqn_status st = flush_syncs(p); /* a no-op between steps */
     if (st) return st;
-    for (size_t j = 0; j < p->lay.total; j++)
-        if (!isfinite(g->host[j]))
-            return cldqn_fail(CLDQN_ERR_NUMERIC, "agent %d: non-finite weights: not saved", i);
-    char steps[32], idx[16];
-    snprintf(steps, sizeof steps, "%" PRId64, g->stats.steps);
+    float *buf = malloc(3 * total * sizeof(float));
+    cldqn_transition *items = malloc((n_rb ? n_rb : 1) * sizeof *items);
+    if (!buf || !items) {
+        free(buf);
+        free(items);
+        return cldqn_fail(CLDQN_ERR_NOMEM, "out of memory saving '%s'", path);
+    }
+    if ((st = refresh_host(p, g)) || (st = slice_io(p, CLDQN_BUF_TARGET, i, 0, buf)) ||
+        (st = slice_io(p, CLDQN_BUF_ADAM_M, i, 0, buf + total)) ||
+        (st = slice_io(p, CLDQN_BUF_ADAM_V, i, 0, buf + 2 * total)))
+        goto out;
+    for (size_t j = 0; j < n_rb; j++) items[j] = *cldqn_replay_get(g->rb, j);
+    cldqn_train_state s = {
+        .params = g->host,
+        .target = buf,
+        .adam_m = buf + total,
+        .adam_v = buf + 2 * total,
+        .replay = items,
+        .n_replay = n_rb,
+        .replay_pushed = cldqn_replay_pushed(g->rb),
+        .env_rng = g->env.rng,
+        .explore = g->explore,
+        .sample = g->sample,
+        .adam_step = g->adam_t,
+        .steps = g->stats.steps,
+        .episodes = g->stats.episodes,
+        .updates = g->stats.updates,
+        .target_syncs = g->stats.target_syncs,
+        .loss_count = g->loss_count,
+        .elapsed = g->stats.elapsed,
+        .loss_sum = g->loss_sum,
+        .in_episode = g->in_episode,
+        .ep_return = g->ep_return,
+        .ep_len = g->ep_len,
+        .env_state = g->env.state,
+        .env_fickle_step = g->env.fickle_step,
+        .env_steps = g->env.steps,
+        .env_last_action = g->env.last_action,
+    };
+    for (int r = 0; r < CLDQN_RETURN_WINDOW; r++) s.returns[r] = g->returns[r];
+    char idx[16];
     snprintf(idx, sizeof idx, "%d", p->first + i);
-    const char *extra[] = {"steps", steps, "agent", idx, NULL};
-    return cldqn_checkpoint_save(path, &g->cfg, &p->lay, g->host, extra);
+    const char *extra[] = {"agent", idx, NULL};
+    const int same = g->saved_path && !strcmp(g->saved_path, path);
+    uint64_t h;
+    st =
+        cldqn_train_state_save(path, &g->cfg, &p->lay, &s, same ? &g->saved_hash : NULL, extra, &h);
+    if (!st) {
+        if (!same) {
+            free(g->saved_path);
+            g->saved_path = strdup(path); /* NULL only loses the crash recovery */
+        }
+        g->saved_hash = h;
+    }
+    if (st == CLDQN_ERR_NUMERIC) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", cldqn_last_error());
+        st = cldqn_fail(st, "agent %d: %s", i, msg);
+    }
+out:
+    free(buf);
+    free(items);
+    return st;
 }
 
 void cldqn_population_agent_path(const char *path, int i, char *buf, size_t size)

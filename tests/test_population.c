@@ -9,8 +9,17 @@
  * arithmetic is the same sequence of float operations in both. Covered: the
  * default loop (mean update, target every N steps) with a sweep over lr and
  * gamma, the seed's loop (per-sample updates, target sync on termination,
- * agents skipping launches), until-optimal bookkeeping, configuration
- * parsing, checkpoint names and refused configurations. */
+ * agents skipping launches), sweeps of every sweepable key, until-optimal
+ * bookkeeping, configuration parsing, checkpoint names and refused
+ * configurations.
+ *
+ * Resume: a population interrupted and resumed, one resumed from its
+ * save-every checkpoints, and one agent resumed alone by cldqn_trainer must
+ * end with state files equal to the uninterrupted population's in every
+ * tensor (weights, target, Adam moments, replay, RNG streams, returns) and
+ * every counter: again bit for bit. The same comparison between a state
+ * written by cldqn_trainer_save and one by cldqn_population_save shows that
+ * the two writers produce one format. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +28,7 @@
 
 #include "cldqn/checkpoint.h"
 #include "cldqn/config.h"
+#include "cldqn/replay.h"
 #include "cldqn/population.h"
 #include "cldqn/trainer.h"
 #include "harness.h"
@@ -169,6 +179,56 @@ static void test_until_optimal_stops_agent(void)
     free(cfgs);
 }
 
+/* Every sweepable key that the first test does not vary, on agents
+ * compared bit for bit with their solo runs. train-every and
+ * learning-starts make agents learn on different steps: the launch takes a
+ * different subset of agents from step to step. */
+static void test_sweep_more_keys(void)
+{
+    static const char *const set[4][8] = {
+        {NULL},
+        {"eps-start", "0.6", "eps-end", "0.2", "eps-decay-steps", "800", NULL},
+        {"target-every", "70", "train-every", "3", "learning-starts", "100", NULL},
+        {"train-every", "1", "learning-starts", "300", "eval-every", "400", "seed", "11"},
+    };
+    cldqn_config cfgs[4];
+    for (int i = 0; i < 4; i++) {
+        small_default(&cfgs[i]);
+        cfgs[i].steps = 1000;
+        for (int j = 0; j < 8 && set[i][j]; j += 2)
+            CU_ASSERT_EQUAL_FATAL(cldqn_config_set(&cfgs[i], set[i][j], set[i][j + 1], NULL),
+                                  CLDQN_OK);
+    }
+    compare_with_solo(cfgs, 4);
+    /* The same through the sweep parser, for all keys it accepts. */
+    const char *sweep[] = {"eps-start=1,0.6",
+                           "eps-end=0.05,0.2",
+                           "eps-decay-steps=800",
+                           "target-every=100,70",
+                           "train-every=1,3",
+                           "learning-starts=100",
+                           "eval-every=400,500",
+                           "seed=3,4",
+                           "lr=1e-3",
+                           "gamma=0.9"};
+    cldqn_config *c = NULL;
+    int k = 0;
+    CU_ASSERT_EQUAL_FATAL(cldqn_population_configs(&cfgs[0], 0, sweep, 10, &c, &k), CLDQN_OK);
+    CU_ASSERT_EQUAL(k, 64);
+    CU_ASSERT_EQUAL(c[63].eps_start, 0.6f);
+    CU_ASSERT_EQUAL(c[63].eps_end, 0.2f);
+    CU_ASSERT_EQUAL(c[63].eps_decay_steps, 800);
+    CU_ASSERT_EQUAL(c[63].target_every, 70);
+    CU_ASSERT_EQUAL(c[63].train_every, 3);
+    CU_ASSERT_EQUAL(c[63].learning_starts, 100);
+    CU_ASSERT_EQUAL(c[63].eval_every, 500);
+    CU_ASSERT_EQUAL(c[63].seed, 4);
+    CU_ASSERT_EQUAL(c[0].eps_start, 1.0f);
+    CU_ASSERT_EQUAL(c[0].target_every, 100);
+    CU_ASSERT_EQUAL(c[0].seed, 3);
+    free(c);
+}
+
 static void test_configs_and_refusals(void)
 {
     cldqn_config base, *cfgs = NULL;
@@ -181,6 +241,8 @@ static void test_configs_and_refusals(void)
     free(cfgs);
     const char *bad_key[] = {"batch=16,32"};
     CU_ASSERT_EQUAL(cldqn_population_configs(&base, 2, bad_key, 1, &cfgs, &k), CLDQN_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(cldqn_last_error(), "'batch' cannot differ"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(cldqn_last_error(), "eps-decay-steps, target-every"));
     const char *bad_val[] = {"gamma=0.9,abc"};
     CU_ASSERT_EQUAL(cldqn_population_configs(&base, 2, bad_val, 1, &cfgs, &k), CLDQN_ERR_ARG);
     const char *bad_form[] = {"lr"};
@@ -238,6 +300,269 @@ static void test_save_per_agent(void)
     free(cfgs);
 }
 
+/* ---- resume ------------------------------------------------------------- */
+
+static void path_in(char *buf, size_t size, const char *name)
+{
+    snprintf(buf, size, "%s/%s", dir, name);
+}
+
+/* Saves every agent of p to dir/NAME.agentI.safetensors. */
+static void save_all(cldqn_population *p, const char *name)
+{
+    char base[128], ap[160];
+    snprintf(base, sizeof base, "%s/%s.safetensors", dir, name);
+    for (int i = 0; i < cldqn_population_size(p); i++) {
+        cldqn_population_agent_path(base, i, ap, sizeof ap);
+        CU_ASSERT_EQUAL_FATAL(cldqn_population_save(p, i, ap), CLDQN_OK);
+    }
+}
+
+/* Two state files hold the same training state: every tensor byte for
+ * byte, every metadata key but the wall-clock time and the history-
+ * dependent crash-recovery hash. */
+static void assert_same_state(const char *a, const char *b)
+{
+    char sa[200], sb[200];
+    snprintf(sa, sizeof sa, "%s.state", a);
+    snprintf(sb, sizeof sb, "%s.state", b);
+    cldqn_st_file *fa = NULL, *fb = NULL;
+    CU_ASSERT_EQUAL_FATAL(cldqn_st_read(sa, &fa), CLDQN_OK);
+    CU_ASSERT_EQUAL_FATAL(cldqn_st_read(sb, &fb), CLDQN_OK);
+    static const char *const tensors[][2] = {
+        {"params", "F32"}, {"target", "F32"}, {"adam_m", "F32"}, {"adam_v", "F32"},
+        {"replay", "U8"},  {"rng", "U64"},    {"returns", "I32"}};
+    for (size_t t = 0; t < sizeof tensors / sizeof tensors[0]; t++) {
+        const void *da, *db;
+        size_t na = 0, nb = 0;
+        CU_ASSERT_EQUAL_FATAL(cldqn_st_get(fa, tensors[t][0], tensors[t][1], 0, NULL, &da, &na),
+                              CLDQN_OK);
+        CU_ASSERT_EQUAL_FATAL(cldqn_st_get(fb, tensors[t][0], tensors[t][1], 0, NULL, &db, &nb),
+                              CLDQN_OK);
+        int same = na == nb && memcmp(da, db, na) == 0;
+        if (!same) fprintf(stderr, "\n%s vs %s: tensor %s differs\n", sa, sb, tensors[t][0]);
+        CU_ASSERT(same);
+    }
+    static const char *const keys[] = {
+        "format",          "version",       "params_hash", "data_hash",       "adam_step",
+        "steps",           "episodes",      "updates",     "target_syncs",    "in_episode",
+        "ep_return",       "ep_len",        "env_state",   "env_fickle_step", "env_steps",
+        "env_last_action", "replay_pushed", "loss_sum",    "loss_count",      NULL};
+    for (int i = 0; keys[i]; i++) {
+        const char *va = cldqn_st_meta(fa, keys[i]), *vb = cldqn_st_meta(fb, keys[i]);
+        CU_ASSERT_FATAL(va && vb);
+        if (strcmp(va, vb)) fprintf(stderr, "\n%s: %s vs %s\n", keys[i], va, vb);
+        CU_ASSERT_STRING_EQUAL(va, vb);
+    }
+    /* No key beyond those: the writers agree on the whole format. */
+    CU_ASSERT_PTR_NOT_NULL(cldqn_st_meta(fa, "elapsed"));
+    CU_ASSERT_PTR_NOT_NULL(cldqn_st_meta(fb, "elapsed"));
+    CU_ASSERT_PTR_NOT_NULL(cldqn_st_meta(fa, "prev_params_hash"));
+    CU_ASSERT_PTR_NOT_NULL(cldqn_st_meta(fb, "prev_params_hash"));
+    cldqn_st_free(fa);
+    cldqn_st_free(fb);
+}
+
+static void agent_file(char *buf, size_t size, const char *name, int i)
+{
+    char base[128];
+    snprintf(base, sizeof base, "%s/%s.safetensors", dir, name);
+    cldqn_population_agent_path(base, i, buf, size);
+}
+
+/* Interrupt at step `cut`, resume, run on; also from the save-every files,
+ * and agent `solo` alone by the trainer; all equal to the whole run. */
+static void resume_case(const cldqn_config *cfgs0, int k, int64_t steps, int64_t cut,
+                        int64_t save_every, int solo)
+{
+    cldqn_config *cfgs = malloc((size_t)k * sizeof *cfgs);
+    CU_ASSERT_FATAL(cfgs != NULL);
+    const char *paths[8];
+    char pbuf[8][160];
+    /* The whole run, with save-every checkpoints in dir/se.agentI. */
+    for (int i = 0; i < k; i++) {
+        cfgs[i] = cfgs0[i];
+        cfgs[i].steps = steps;
+        cfgs[i].save_every = save_every;
+        path_in(cfgs[i].out, sizeof cfgs[i].out, "se.safetensors");
+    }
+    cldqn_population *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(cldqn_population_create(cfgs, k, &p), CLDQN_OK);
+    CU_ASSERT_EQUAL_FATAL(cldqn_population_run(p, NULL), CLDQN_OK);
+    save_all(p, "full");
+    cldqn_population_free(p);
+    /* Interrupted at `cut` (a step limit stops where SIGINT would). */
+    for (int i = 0; i < k; i++) {
+        cfgs[i].steps = cut;
+        cfgs[i].save_every = 0;
+    }
+    CU_ASSERT_EQUAL_FATAL(cldqn_population_create(cfgs, k, &p), CLDQN_OK);
+    CU_ASSERT_EQUAL_FATAL(cldqn_population_run(p, NULL), CLDQN_OK);
+    CU_ASSERT_EQUAL(cldqn_population_stats(p, 0)->steps, cut);
+    save_all(p, "cut");
+    cldqn_population_free(p);
+    /* The cut must land inside an episode for at least one agent. */
+    int mid = 0;
+    for (int i = 0; i < k; i++) {
+        char a[160], sa[170];
+        agent_file(a, sizeof a, "cut", i);
+        snprintf(sa, sizeof sa, "%s.state", a);
+        cldqn_st_file *f = NULL;
+        CU_ASSERT_EQUAL_FATAL(cldqn_st_read(sa, &f), CLDQN_OK);
+        mid +=
+            !strcmp(cldqn_st_meta(f, "in_episode"), "1") && strcmp(cldqn_st_meta(f, "ep_len"), "0");
+        cldqn_st_free(f);
+    }
+    CU_ASSERT(mid > 0);
+    /* Resumed from the interruption and from the last save-every files. */
+    for (int i = 0; i < k; i++) cfgs[i].steps = steps;
+    const char *from[2] = {"cut", "se"}, *to[2] = {"resumed", "resumed-se"};
+    for (int r = 0; r < 2; r++) {
+        for (int i = 0; i < k; i++) {
+            agent_file(pbuf[i], sizeof pbuf[i], from[r], i);
+            paths[i] = pbuf[i];
+        }
+        CU_ASSERT_EQUAL_FATAL(cldqn_population_resume(cfgs, k, paths, &p), CLDQN_OK);
+        const int64_t at = cldqn_population_stats(p, 0)->steps;
+        CU_ASSERT_EQUAL(at, r == 0 ? cut : steps - steps % save_every);
+        CU_ASSERT_EQUAL_FATAL(cldqn_population_run(p, NULL), CLDQN_OK);
+        save_all(p, to[r]);
+        cldqn_population_free(p);
+        for (int i = 0; i < k; i++) {
+            char a[160], b[160];
+            agent_file(a, sizeof a, to[r], i);
+            agent_file(b, sizeof b, "full", i);
+            assert_same_state(a, b);
+        }
+    }
+    /* Agent `solo` alone, by the trainer, from the population's file. */
+    char a[160], b[160], s[160];
+    agent_file(a, sizeof a, "cut", solo);
+    agent_file(b, sizeof b, "full", solo);
+    path_in(s, sizeof s, "solo.safetensors");
+    cldqn_config c = cfgs[solo];
+    c.out[0] = 0;
+    cldqn_trainer *t = NULL;
+    CU_ASSERT_EQUAL_FATAL(cldqn_trainer_resume(&c, a, &t), CLDQN_OK);
+    CU_ASSERT_EQUAL_FATAL(cldqn_trainer_run(t, NULL), CLDQN_OK);
+    CU_ASSERT_STRING_EQUAL(cldqn_qnet_path_name(cldqn_trainer_qnet(t)), "fused");
+    CU_ASSERT_EQUAL_FATAL(cldqn_trainer_save(t, s), CLDQN_OK);
+    cldqn_trainer_free(t);
+    assert_same_state(s, b);
+    /* And the other way: a population agent resumed from the trainer's
+     * file (the solo run saved at `cut`). */
+    c.steps = cut;
+    CU_ASSERT_EQUAL_FATAL(cldqn_trainer_create(&c, &t), CLDQN_OK);
+    CU_ASSERT_EQUAL_FATAL(cldqn_trainer_run(t, NULL), CLDQN_OK);
+    CU_ASSERT_EQUAL_FATAL(cldqn_trainer_save(t, s), CLDQN_OK);
+    cldqn_trainer_free(t);
+    assert_same_state(s, a); /* the trainer's writer and the population's */
+    for (int i = 0; i < k; i++) {
+        agent_file(pbuf[i], sizeof pbuf[i], "cut", i);
+        paths[i] = i == solo ? s : pbuf[i];
+    }
+    CU_ASSERT_EQUAL_FATAL(cldqn_population_resume(cfgs, k, paths, &p), CLDQN_OK);
+    CU_ASSERT_EQUAL_FATAL(cldqn_population_run(p, NULL), CLDQN_OK);
+    save_all(p, "mixed");
+    cldqn_population_free(p);
+    agent_file(a, sizeof a, "mixed", solo);
+    assert_same_state(a, b);
+    free(cfgs);
+}
+
+static void test_resume_default(void)
+{
+    cldqn_config base, *cfgs = NULL;
+    small_default(&base);
+    const char *sweep[] = {"lr=1e-3,3e-3"};
+    int k = 0;
+    CU_ASSERT_EQUAL_FATAL(cldqn_population_configs(&base, 2, sweep, 1, &cfgs, &k), CLDQN_OK);
+    /* 1301: mid-episode, between target syncs, evaluations and saves. */
+    resume_case(cfgs, k, 1600, 1301, 700, 1);
+    free(cfgs);
+}
+
+static void test_resume_seed_mode(void)
+{
+    cldqn_config base, *cfgs = NULL;
+    cldqn_config_preset(&base, "seed");
+    base.seed = 3;
+    base.batch = 8;
+    base.episodes = 0;
+    base.backend = CLDQN_BACKEND_OPENCL;
+    base.path = CLDQN_PATH_FUSED;
+    base.eps_start = base.eps_end = 0.3f;
+    int k = 0;
+    CU_ASSERT_EQUAL_FATAL(cldqn_population_configs(&base, 2, NULL, 0, &cfgs, &k), CLDQN_OK);
+    resume_case(cfgs, k, 400, 157, 150, 0);
+    free(cfgs);
+}
+
+/* until-optimal: an agent saved on an evaluation step is evaluated again
+ * on resume (so one that had stopped at the optimum stays stopped:
+ * tests/cli/population.sh runs that to the optimum); one saved between
+ * evaluations is not. */
+static void test_resume_evaluates_at_eval_steps(void)
+{
+    cldqn_config base, *cfgs = NULL;
+    small_default(&base);
+    base.steps = 500;
+    base.until_optimal = 1;
+    base.eval_every = 250;
+    int k = 0;
+    CU_ASSERT_EQUAL_FATAL(cldqn_population_configs(&base, 1, NULL, 0, &cfgs, &k), CLDQN_OK);
+    const char *name[2] = {"ev500", "ev400"};
+    for (int r = 0; r < 2; r++) {
+        cfgs[0].steps = r == 0 ? 500 : 400;
+        cldqn_population *p = NULL;
+        CU_ASSERT_EQUAL_FATAL(cldqn_population_create(cfgs, k, &p), CLDQN_OK);
+        CU_ASSERT_EQUAL_FATAL(cldqn_population_run(p, NULL), CLDQN_OK);
+        const double ret = cldqn_population_stats(p, 0)->eval.mean_return;
+        save_all(p, name[r]);
+        cldqn_population_free(p);
+        char a[160];
+        const char *paths[1] = {a};
+        agent_file(a, sizeof a, name[r], 0);
+        CU_ASSERT_EQUAL_FATAL(cldqn_population_resume(cfgs, k, paths, &p), CLDQN_OK);
+        const cldqn_train_stats *s = cldqn_population_stats(p, 0);
+        CU_ASSERT_EQUAL(s->have_eval, r == 0);
+        if (r == 0) CU_ASSERT_EQUAL(s->eval.mean_return, ret); /* the step-500 evaluation */
+        cldqn_population_free(p);
+    }
+    free(cfgs);
+}
+
+/* A state that belongs to other weights, or none, is refused. */
+static void test_resume_refusals(void)
+{
+    cldqn_config base, *cfgs = NULL;
+    small_default(&base);
+    base.steps = 300;
+    int k = 0;
+    CU_ASSERT_EQUAL_FATAL(cldqn_population_configs(&base, 2, NULL, 0, &cfgs, &k), CLDQN_OK);
+    cldqn_population *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(cldqn_population_create(cfgs, k, &p), CLDQN_OK);
+    CU_ASSERT_EQUAL_FATAL(cldqn_population_run(p, NULL), CLDQN_OK);
+    save_all(p, "ref");
+    cldqn_population_free(p);
+    char a0[160], a1[160], cmd[512];
+    agent_file(a0, sizeof a0, "ref", 0);
+    agent_file(a1, sizeof a1, "ref", 1);
+    /* agent 1's state beside agent 0's weights */
+    snprintf(cmd, sizeof cmd, "cp '%s.state' '%s.state'", a1, a0);
+    CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+    const char *paths[2] = {a0, a1};
+    CU_ASSERT_EQUAL(cldqn_population_resume(cfgs, k, paths, &p), CLDQN_ERR_FORMAT);
+    CU_ASSERT_PTR_NULL(p);
+    CU_ASSERT_PTR_NOT_NULL(strstr(cldqn_last_error(), "does not belong"));
+    snprintf(cmd, sizeof cmd, "rm '%s.state'", a1);
+    CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+    paths[0] = a1;
+    CU_ASSERT_NOT_EQUAL(cldqn_population_resume(cfgs, 1, paths, &p), CLDQN_OK);
+    CU_ASSERT_PTR_NULL(p);
+    free(cfgs);
+}
+
 int register_suites(void)
 {
     static const harness_test tests[] = {
@@ -248,6 +573,14 @@ int register_suites(void)
         {"until-optimal stops an agent at its evaluation", test_until_optimal_stops_agent},
         {"sweep parsing, agent paths, refused configurations", test_configs_and_refusals},
         {"one checkpoint per agent with its settings", test_save_per_agent},
+        {"agents differing in every other sweepable key, K=4: bit-identical to solo",
+         test_sweep_more_keys},
+        {"resume (default loop, K=2): interrupted, save-every, solo agent, mixed files",
+         test_resume_default},
+        {"resume (seed loop, K=2): the same four ways", test_resume_seed_mode},
+        {"resume evaluates an until-optimal agent saved on an evaluation step",
+         test_resume_evaluates_at_eval_steps},
+        {"resume refuses a state of other weights or a missing state", test_resume_refusals},
         {NULL, NULL}};
     return harness_add_suite("population", setup, teardown, tests);
 }

@@ -8,15 +8,20 @@
  * bit those of a cldqn_trainer run alone with agent i's configuration on the
  * fused OpenCL path (tests/test_population.c).
  *
- * Limits: OpenCL backend, fused path only. Agents may differ only in seed,
- * lr and gamma (settings that do not change the kernel program or the
- * loop's schedule); everything else must be equal, so all agents update on
- * the same steps (except that in the seed's mode an agent whose episode just
- * terminated skips the update, as it would alone). No resume: checkpoints
- * hold weights only, written at the end (cldqn train also on SIGINT);
- * save-every, render-every and summary are not honoured. Greedy actions
- * outside the launch come from the host reference on a copy of the weights,
- * which costs a read of all K weight sets when one is stale. */
+ * Limits: OpenCL backend, fused path only. Agents may differ only in the
+ * settings that neither the kernel program nor its arguments read: seed,
+ * lr, gamma, eps-start, eps-end, eps-decay-steps, target-every,
+ * train-every, learning-starts, eval-every (each launch takes whichever
+ * agents learn on that step); everything else must be equal.
+ *
+ * Checkpoints: agent i's PATH.agentI + PATH.agentI.state are exactly what
+ * cldqn_trainer_save writes (host/train_state.c), so the population resumes
+ * bit-identically to an uninterrupted run (cldqn_population_resume) and
+ * agent i alone continues with cldqn_trainer_resume bit-identically to the
+ * population. save-every writes every agent's pair (each file atomic);
+ * render-every and summary are not honoured. Greedy actions outside the
+ * launch come from the host reference on a copy of the weights, which costs
+ * a read of all K weight sets when one is stale. */
 #ifndef CLDQN_POPULATION_H
 #define CLDQN_POPULATION_H
 
@@ -43,13 +48,23 @@ typedef struct {
  * combinations are the cartesian product of the sweep items ("lr=1e-3,3e-3",
  * "gamma=0.9,0.99", "seed=5,9"; earlier items vary slowest). k <= 0 means
  * k = G. out receives *k_out configurations (malloc'd; free it). Fails with
- * CLDQN_ERR_ARG on an unknown or unsupported key or a bad value. */
+ * CLDQN_ERR_ARG on an unknown or unsupported key (the message names the
+ * supported ones) or a bad value. */
 cldqn_status cldqn_population_configs(const cldqn_config *base, int k, const char *const *sweep,
                                       int n_sweep, cldqn_config **out, int *k_out);
 
 /* Creates k agents from cfgs (see the limits above); initial weights from
  * each agent's own INIT stream, as cldqn_trainer_create. */
 cldqn_status cldqn_population_create(const cldqn_config *cfgs, int k, cldqn_population **out);
+
+/* k agents continuing from checkpoints: agent i from paths[i] (PATH and
+ * PATH.state, by cldqn_population_save or cldqn_trainer_save) with cfgs[i]
+ * as the configuration to continue with (normally the one stored there,
+ * run limits changed). An agent saved on an evaluation step of an
+ * until-optimal run is evaluated again, so one that had stopped at the
+ * optimum stays stopped. CLDQN_ERR_FORMAT as cldqn_trainer_resume. */
+cldqn_status cldqn_population_resume(const cldqn_config *cfgs, int k, const char *const *paths,
+                                     cldqn_population **out);
 void cldqn_population_free(cldqn_population *p);
 
 /* Runs until every agent hit its step/episode limit or (with until_optimal)
@@ -64,7 +79,10 @@ cldqn_status cldqn_population_evaluate(cldqn_population *p, int i);
 /* Agent i's online weights (lay->total floats) into out. */
 cldqn_status cldqn_population_read_params(cldqn_population *p, int i, float *out);
 
-/* Writes agent i's weights checkpoint (safetensors, with its configuration). */
+/* Writes agent i's checkpoint: path (weights, its configuration, metadata
+ * "steps" and "agent") and path.state, as cldqn_trainer_save. Call between
+ * runs or from a hook; CLDQN_ERR_NUMERIC (nothing written) on non-finite
+ * numbers. */
 cldqn_status cldqn_population_save(cldqn_population *p, int i, const char *path);
 
 /* path with ".agentI" inserted before the extension of its last component

@@ -61,15 +61,15 @@ static cl_int times(cl_event ev, cl_ulong *start, cl_ulong *end)
     return e;
 }
 
-void cldqn_clprof_drain(cldqn_clprof *r, cl_command_queue q)
+double cldqn_clprof_drain(cldqn_clprof *r, cl_command_queue q)
 {
-    if (!r || !r->trace || !r->n) return;
+    if (!r || !r->trace || !r->n) return 0.0;
     cl_int err = clFinish(q);
     double host = cldqn_trace_now();
     if (err != CL_SUCCESS) {
         cldqn_trace_set_failed(r->trace, cldqn_cl_check(err, "clFinish", __FILE__, __LINE__));
         release_all(r);
-        return;
+        return host;
     }
     cl_ulong last = 0;
     for (size_t i = 0; i < r->n; i++) {
@@ -80,7 +80,7 @@ void cldqn_clprof_drain(cldqn_clprof *r, cl_command_queue q)
             cldqn_trace_set_failed(
                 r->trace, cldqn_cl_check(err, "clGetEventProfilingInfo", __FILE__, __LINE__));
             release_all(r);
-            return;
+            return host;
         }
         if (e > last) last = e;
     }
@@ -95,6 +95,7 @@ void cldqn_clprof_drain(cldqn_clprof *r, cl_command_queue q)
         cldqn_trace_span(r->trace, r->name[i], r->cat[i], start, end, CLDQN_TRACE_TID_DEVICE);
     }
     release_all(r);
+    return host;
 }
 
 void cldqn_clprof_free(cldqn_clprof *r)

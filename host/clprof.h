@@ -50,8 +50,10 @@ cl_event *cldqn_clprof_event(cldqn_clprof *r, const char *name, const char *cat)
 void cldqn_clprof_keep(cldqn_clprof *r, cl_event ev, const char *name, const char *cat);
 
 /* Waits for q (clFinish) and moves every kept event into the trace, as
- * described above. Errors go to the trace (cldqn_trace_set_failed). */
-void cldqn_clprof_drain(cldqn_clprof *r, cl_command_queue q);
+ * described above. Returns the host time (cldqn_trace_now) at which
+ * clFinish returned, the anchor, or 0 when nothing was kept. Errors go to
+ * the trace (cldqn_trace_set_failed). */
+double cldqn_clprof_drain(cldqn_clprof *r, cl_command_queue q);
 
 /* Releases kept events and the recorder's arrays. */
 void cldqn_clprof_free(cldqn_clprof *r);

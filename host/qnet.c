@@ -844,13 +844,17 @@ static double prof_begin(const cldqn_qnet *net)
     return net && net->trace ? cldqn_trace_now() : 0.0;
 }
 
-/* The call's host span (up to its return, before waiting for the device)
- * and the device spans of what it enqueued. */
+/* The device spans of what the call enqueued, and the call's host span up
+ * to the moment the device had finished them (the drain's anchor, so the
+ * device spans end within it; the profiling bookkeeping stays outside). */
 static cldqn_status prof_end(cldqn_qnet *net, const char *name, double t0, cldqn_status st)
 {
     if (!net || !net->trace) return st;
     double t1 = cldqn_trace_now();
-    if (net->dev) cldqn_clprof_drain(&net->dev->prof, net->dev->cl->queue);
+    if (net->dev) {
+        double anchor = cldqn_clprof_drain(&net->dev->prof, net->dev->cl->queue);
+        if (anchor > t1) t1 = anchor;
+    }
     cldqn_trace_span(net->trace, name, "qnet", t0, t1, CLDQN_TRACE_TID_HOST);
     return st;
 }

@@ -38,7 +38,7 @@ static void usage(FILE *f)
             "                   [--quiet] [--print-config] [--config FILE] [--resume FILE]\n"
             "                   [--metrics FILE.jsonl] [--render-every N] [--eval-every K]\n"
             "                   [--save-every N] [--rainy] [--fickle] [--time-limit N]\n"
-            "                   [--population K] [--sweep KEY=V1,V2,... ...]\n"
+            "                   [--population K] [--sweep KEY=V1,V2,... ...] [--sweep-file F]\n"
             "                   [--profile TRACE.json] [--profile-steps N]\n"
             "                   [--KEY VALUE for any setting below]\n\n"
             "--profile writes a Chrome trace (chrome://tracing, ui.perfetto.dev; tools/profile\n"
@@ -46,15 +46,16 @@ static void usage(FILE *f)
             "kernel and transfer from OpenCL profiling events, for the N env steps from\n"
             "learning-starts (--profile-steps, default 2000; 0 = the whole run). Results are\n"
             "unchanged; the profiled steps run slower (one wait per network call).\n\n"
-            "--envs N steps N Taxi instances together (default 1): one launch gives the greedy\n"
-            "actions of all exploiting envs; train-every, target-every, eval-every, save-every\n"
-            "and the limits count env steps over all envs (a run may end up to N-1 steps past\n"
-            "--steps). The seed preset (target-every 0) needs --envs 1.\n\n"
             "--population K trains K independent agents (seeds S, S+1, ...) together, one\n"
             "kernel launch per step; --sweep gives them the cartesian product of values of\n"
-            "lr, gamma or seed (agent i takes combination i mod the count; without\n"
-            "--population, one agent per combination). Checkpoints go to OUT with .agentI\n"
-            "before the extension; a results table ends the run.\n\n"
+            "seed, lr, gamma, eps-start, eps-end, eps-decay-steps, target-every, train-every,\n"
+            "learning-starts or eval-every (agent i takes combination i mod the count;\n"
+            "without --population, one agent per combination); --sweep-file FILE reads the\n"
+            "items one a line (# comments). All three are settings of config files too\n"
+            "(sweep = ITEM ITEM ...). Checkpoints go to OUT with .agentI before the\n"
+            "extension (+ .state, as a solo run's: --resume OUT continues the population,\n"
+            "--resume OUT.agentI one agent alone, both bit-identically); a results table\n"
+            "ends the run.\n\n"
             "Trains a DQN agent on Taxi and writes a safetensors checkpoint (and FILE.state\n"
             "for --resume). Settings (with the default preset's values):\n\n");
     cldqn_config c;
@@ -169,19 +170,17 @@ static void pop_on_eval(void *ctx, const cldqn_population *p, int i)
     if (ferror(c->metrics)) c->write_failed = 1;
 }
 
-/* Trains the population, saves one checkpoint per agent and prints the
- * results table. Returns the exit code. */
-static int train_population(const cldqn_config *cfg, int k, const char *const *sweep, int n_sweep)
+/* Trains the n agents of cfgs (fresh, or from resume[i] when resume is not
+ * NULL), saves one checkpoint per agent and prints the results table.
+ * Frees cfgs. Returns the exit code. */
+static int train_population(const cldqn_config *cfg, cldqn_config *cfgs, int n,
+                            const char *const *resume)
 {
-    cldqn_config *cfgs = NULL;
-    int n = 0, rc = 0;
+    int rc = 0;
     cldqn_population *p = NULL;
-    if (cldqn_population_configs(cfg, k, sweep, n_sweep, &cfgs, &n) != CLDQN_OK) {
-        cldqn_cli_error(NULL);
-        return 2;
-    }
-    if (cldqn_population_create(cfgs, n, &p) != CLDQN_OK) {
-        cldqn_cli_error("--population");
+    if ((resume ? cldqn_population_resume(cfgs, n, resume, &p)
+                : cldqn_population_create(cfgs, n, &p)) != CLDQN_OK) {
+        cldqn_cli_error(resume ? "--resume" : "--population");
         free(cfgs);
         return 1;
     }
@@ -194,8 +193,9 @@ static int train_population(const cldqn_config *cfg, int k, const char *const *s
     }
     if (!cfg->quiet)
         fprintf(stderr,
-                "training a population of %d agents (preset '%s', seeds %" PRIu64 "..), on %s\n", n,
-                cfg->preset, cfg->seed, cldqn_population_device_name(p));
+                "training a population of %d agents (preset '%s', seeds %" PRIu64 "..), on %s%s\n",
+                n, cfg->preset, cfg->seed, cldqn_population_device_name(p),
+                resume ? " (resumed)" : "");
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -246,18 +246,24 @@ static int train_population(const cldqn_config *cfg, int k, const char *const *s
         printf("checkpoints: %s .. agent%d\n", first, n - 1);
     }
     if (rc > 128)
-        fprintf(stderr, "cldqn: interrupted; checkpoints saved (no resume for populations)\n");
+        fprintf(stderr,
+                "cldqn: interrupted by %s; checkpoints saved (continue with --resume %s "
+                "--population %d)\n",
+                rc == 128 + SIGTERM ? "SIGTERM" : "SIGINT", cfg->out, n);
     cldqn_population_free(p);
     free(cfgs);
     return rc;
 }
 
-/* Takes --population K and --sweep ITEMS... out of argv (into *k, sweep[]);
- * the rest stays for the ordinary parsing. Returns 0, or 2 on a bad value. */
-static int take_population_args(int *argc, char **argv, int *k, const char **sweep, int *n_sweep,
-                                int max_sweep)
+/* --population K and --sweep ITEMS... become the settings "population" and
+ * "sweep" (one "--sweep=ITEM ITEM" for all --sweep flags, at the first one's
+ * place), so that they go through the same parsing as config files. Returns
+ * 0, or 2 on a bad value; *k receives the count given (0 if none). */
+static int take_population_args(int *argc, char **argv, int *k)
 {
-    int o = 1;
+    static char pop_arg[32], sweep_arg[CLDQN_CONFIG_PATH_MAX + 16];
+    int o = 1, sweep_at = -1;
+    size_t len = 0;
     for (int i = 1; i < *argc; i++) {
         const char *a = argv[i];
         if (!strncmp(a, "--population", 12) && (a[12] == 0 || a[12] == '=')) {
@@ -269,14 +275,24 @@ static int take_population_args(int *argc, char **argv, int *k, const char **swe
                 return 2;
             }
             *k = (int)x;
+            snprintf(pop_arg, sizeof pop_arg, "--population=%ld", x);
+            argv[o++] = pop_arg;
         } else if (!strcmp(a, "--sweep")) {
             int got = 0;
+            if (sweep_at < 0) {
+                sweep_at = o;
+                argv[o++] = sweep_arg;
+                len = (size_t)snprintf(sweep_arg, sizeof sweep_arg, "--sweep=");
+            }
             while (i + 1 < *argc && strncmp(argv[i + 1], "--", 2)) {
-                if (*n_sweep == max_sweep) {
-                    fprintf(stderr, "cldqn: --sweep: at most %d settings\n", max_sweep);
+                const char *item = argv[++i];
+                if (len + strlen(item) + 2 >= sizeof sweep_arg) {
+                    fprintf(stderr, "cldqn: --sweep: items longer than %d characters in all\n",
+                            CLDQN_CONFIG_PATH_MAX - 1);
                     return 2;
                 }
-                sweep[(*n_sweep)++] = argv[++i];
+                len += (size_t)snprintf(sweep_arg + len, sizeof sweep_arg - len, "%s%s",
+                                        sweep_arg[len - 1] == '=' ? "" : " ", item);
                 got++;
             }
             if (!got) {
@@ -291,6 +307,121 @@ static int take_population_args(int *argc, char **argv, int *k, const char **swe
     return 0;
 }
 
+/* The sweep items of cfg: its "sweep" setting split at blanks, then the
+ * lines of its sweep file. Item texts live in *owned (free it). */
+static int sweep_items(const cldqn_config *cfg, char **owned, const char **items, int *n)
+{
+    static char copy[CLDQN_CONFIG_PATH_MAX];
+    *n = 0;
+    *owned = NULL;
+    snprintf(copy, sizeof copy, "%s", cfg->sweep);
+    for (char *tok = strtok(copy, " \t"); tok; tok = strtok(NULL, " \t")) {
+        if (*n == 16) {
+            fprintf(stderr, "cldqn: --sweep: at most 16 settings\n");
+            return 2;
+        }
+        items[(*n)++] = tok;
+    }
+    if (cfg->sweep_file[0]) {
+        int m = 0;
+        if (cldqn_population_sweep_file(cfg, cfg->sweep_file, owned, items + *n, 16 - *n, &m) !=
+            CLDQN_OK) {
+            cldqn_cli_error(NULL);
+            return 2;
+        }
+        *n += m;
+    }
+    return 0;
+}
+
+/* Config file, then the flags in order, onto cfg (pass 2 of the parsing). */
+static int apply_settings(cldqn_config *cfg, const char *config_file, int argc, char **argv)
+{
+    if (config_file && cldqn_config_load_file(cfg, config_file) != CLDQN_OK) {
+        cldqn_cli_error(NULL);
+        return 2;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        char key[64];
+        int missing;
+        snprintf(key, sizeof key, "%.*s", (int)strcspn(a + 2, "="), a + 2);
+        if (!strcmp(key, "preset") || !strcmp(key, "config") || !strcmp(key, "resume")) {
+            if (!strchr(a, '=')) i++;
+            continue;
+        }
+        if (!strcmp(key, "print-config")) continue;
+        const char *v;
+        if (cldqn_config_key_kind(key) == 2)
+            v = strchr(a, '=') ? strchr(a, '=') + 1 : "";
+        else {
+            v = value_of(a, &i, argc, argv, &missing);
+            if (missing) {
+                fprintf(stderr, "cldqn: --%s: needs a value\n", key);
+                return 2;
+            }
+        }
+        if (cldqn_config_set(cfg, key, v, NULL) != CLDQN_OK) {
+            cldqn_cli_error(NULL);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+static int file_exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+/* cldqn train --resume BASE for a population: agent i continues from
+ * BASE.agentI with its own stored settings, the config file and the flags
+ * applied on top (as a solo resume does). k: the agents (0 = as many
+ * consecutive BASE.agentI files as exist). */
+static int resume_population(const cldqn_config *cfg, const char *base, int k,
+                             const char *config_file, int argc, char **argv)
+{
+    if (k <= 0) {
+        char path[CLDQN_CONFIG_PATH_MAX + 32];
+        do cldqn_population_agent_path(base, k, path, sizeof path);
+        while (file_exists(path) && ++k < 4096);
+    }
+    cldqn_config *cfgs = calloc((size_t)k, sizeof *cfgs);
+    char(*paths)[CLDQN_CONFIG_PATH_MAX + 32] = calloc((size_t)k, sizeof *paths);
+    const char **ptrs = calloc((size_t)k, sizeof *ptrs);
+    int rc = 0;
+    if (!cfgs || !paths || !ptrs) {
+        fprintf(stderr, "cldqn: out of memory\n");
+        rc = 1;
+    }
+    for (int i = 0; i < k && !rc; i++) {
+        cldqn_population_agent_path(base, i, paths[i], sizeof paths[i]);
+        ptrs[i] = paths[i];
+        cldqn_layout lay;
+        float *params;
+        if (cldqn_checkpoint_load(paths[i], &cfgs[i], &lay, &params) != CLDQN_OK) {
+            cldqn_cli_error("--resume");
+            rc = 1;
+            break;
+        }
+        free(params);
+        if ((rc = apply_settings(&cfgs[i], config_file, argc, argv))) break;
+        snprintf(cfgs[i].out, sizeof cfgs[i].out, "%s", cfg->out);
+        if (cldqn_config_check(&cfgs[i]) != CLDQN_OK) {
+            cldqn_cli_error(paths[i]);
+            rc = 2;
+        }
+    }
+    if (rc) {
+        free(cfgs);
+    } else {
+        rc = train_population(cfg, cfgs, k, ptrs);
+    }
+    free(paths);
+    free(ptrs);
+    return rc;
+}
+
 int cldqn_cmd_train(int argc, char **argv)
 {
     return cldqn_cmd_train_with(argc, argv, NULL, NULL);
@@ -298,11 +429,8 @@ int cldqn_cmd_train(int argc, char **argv)
 
 int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *run_ctx)
 {
-    int pop_k = 0, n_sweep = 0;
-    const char *sweep[16];
-    if (take_population_args(&argc, argv, &pop_k, sweep, &n_sweep, 16)) return 2;
-    /* An explicit --population (even 1) runs the population loop. */
-    const int population = pop_k > 0 || n_sweep > 0;
+    int pop_k = 0;
+    if (take_population_args(&argc, argv, &pop_k)) return 2;
     const char *preset = NULL, *config_file = NULL, *resume = NULL;
     int print_config = 0;
     /* Pass 1: what decides the base settings. */
@@ -350,10 +478,15 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
                         "holds its settings)\n");
         return 2;
     }
+    /* A population's checkpoints are BASE.agentI: --resume BASE with
+     * --population, or where BASE itself does not exist. */
+    char agent0[CLDQN_CONFIG_PATH_MAX + 32] = "";
+    const int pop_resume = resume && (cldqn_population_agent_path(resume, 0, agent0, sizeof agent0),
+                                      pop_k > 0 || (!file_exists(resume) && file_exists(agent0)));
     if (resume) {
         cldqn_layout lay;
         float *params;
-        if (cldqn_checkpoint_load(resume, &cfg, &lay, &params) != CLDQN_OK) {
+        if (cldqn_checkpoint_load(pop_resume ? agent0 : resume, &cfg, &lay, &params) != CLDQN_OK) {
             cldqn_cli_error("--resume");
             return 1;
         }
@@ -362,36 +495,9 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
         cldqn_cli_error(NULL);
         return 2;
     }
-    if (config_file && cldqn_config_load_file(&cfg, config_file) != CLDQN_OK) {
-        cldqn_cli_error(NULL);
-        return 2;
-    }
-    /* Pass 2: flags override everything else, in order. */
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        char key[64];
-        int missing;
-        snprintf(key, sizeof key, "%.*s", (int)strcspn(a + 2, "="), a + 2);
-        if (!strcmp(key, "preset") || !strcmp(key, "config") || !strcmp(key, "resume")) {
-            if (!strchr(a, '=')) i++;
-            continue;
-        }
-        if (!strcmp(key, "print-config")) continue;
-        const char *v;
-        if (cldqn_config_key_kind(key) == 2)
-            v = strchr(a, '=') ? strchr(a, '=') + 1 : "";
-        else {
-            v = value_of(a, &i, argc, argv, &missing);
-            if (missing) {
-                fprintf(stderr, "cldqn: --%s: needs a value\n", key);
-                return 2;
-            }
-        }
-        if (cldqn_config_set(&cfg, key, v, NULL) != CLDQN_OK) {
-            cldqn_cli_error(NULL);
-            return 2;
-        }
-    }
+    /* Pass 2: the config file, then flags override everything else, in order. */
+    int rc0 = apply_settings(&cfg, config_file, argc, argv);
+    if (rc0) return rc0;
     if (cldqn_config_check(&cfg) != CLDQN_OK) {
         cldqn_cli_error(NULL);
         return 2;
@@ -412,21 +518,43 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
         cldqn_cli_error(NULL);
         return 1;
     }
+    /* An explicit --population (even 1) runs the population loop. */
+    const int population = pop_resume || cfg.population > 0 || cfg.sweep[0] || cfg.sweep_file[0];
     if (population && cfg.profile[0]) {
         fprintf(stderr, "cldqn: --profile: not available with --population/--sweep\n");
         return 2;
     }
     if (population) {
-        if (cfg.envs > 1) {
-            fprintf(stderr, "cldqn: --envs: cannot be combined with --population/--sweep\n");
+        char *owned = NULL;
+        const char *sweep[16];
+        int n_sweep = 0;
+        if (resume && (cfg.sweep[0] || cfg.sweep_file[0])) {
+            fprintf(stderr, "cldqn: --sweep: cannot be combined with --resume (each agent's "
+                            "checkpoint holds its settings)\n");
             return 2;
         }
-        if (resume) {
-            fprintf(stderr, "cldqn: --population/--sweep: cannot be combined with --resume\n");
+        if (resume && run) {
+            fprintf(stderr, "cldqn: --resume: not available for a population split over ranks\n");
             return 2;
         }
-        if (run) return run(run_ctx, &cfg, pop_k, sweep, n_sweep);
-        return train_population(&cfg, pop_k, sweep, n_sweep);
+        if (resume) return resume_population(&cfg, resume, pop_k, config_file, argc, argv);
+        if (sweep_items(&cfg, &owned, sweep, &n_sweep)) return 2;
+        int rc;
+        if (run) {
+            rc = run(run_ctx, &cfg, cfg.population, sweep, n_sweep);
+        } else {
+            cldqn_config *cfgs = NULL;
+            int n = 0;
+            if (cldqn_population_configs(&cfg, cfg.population, sweep, n_sweep, &cfgs, &n) !=
+                CLDQN_OK) {
+                cldqn_cli_error(NULL);
+                rc = 2;
+            } else {
+                rc = train_population(&cfg, cfgs, n, NULL);
+            }
+        }
+        free(owned);
+        return rc;
     }
 
     cldqn_trainer *t = NULL;
@@ -453,12 +581,9 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
         cldqn_trainer_free(t);
         return 1;
     }
-    if (!cfg.quiet) {
-        char envs[32] = "";
-        if (cfg.envs > 1) snprintf(envs, sizeof envs, ", %d envs", cfg.envs);
-        fprintf(stderr, "training preset '%s', seed %" PRIu64 "%s, on %s%s\n", cfg.preset, cfg.seed,
-                envs, cldqn_qnet_device_name(cldqn_trainer_qnet(t)), resume ? " (resumed)" : "");
-    }
+    if (!cfg.quiet)
+        fprintf(stderr, "training preset '%s', seed %" PRIu64 ", on %s%s\n", cfg.preset, cfg.seed,
+                cldqn_qnet_device_name(cldqn_trainer_qnet(t)), resume ? " (resumed)" : "");
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

@@ -115,6 +115,12 @@ static const key_def keys[] = {
      "write a Chrome trace of the run's phases, kernels and transfers here"},
     {"profile-steps", K_I64, OFF(profile_steps), 0, BIG, 0, 0, NULL, 0,
      "env steps profiled, from learning-starts (0 = the whole run)"},
+    {"population", K_INT, OFF(population), 0, 4096, 0, 0, NULL, 0,
+     "train K agents together, one launch per step (0 = one agent)"},
+    {"sweep", K_STR, OFF(sweep), 0, CLDQN_CONFIG_PATH_MAX, 0, 0, NULL, 0,
+     "agents' settings: KEY=V1,V2 items separated by spaces"},
+    {"sweep-file", K_STR, OFF(sweep_file), 0, CLDQN_CONFIG_PATH_MAX, 0, 0, NULL, 0,
+     "file of sweep items, one KEY=V1,V2 a line"},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 

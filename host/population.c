@@ -21,6 +21,8 @@
 #define _GNU_SOURCE
 #include "cldqn/population.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -143,12 +145,42 @@ static cldqn_config without_swept(const cldqn_config *c, const cldqn_config *ref
     return x;
 }
 
+enum { MAXV = 64 };
+
+/* Splits "KEY=V1,V2,..." (key normalised to '-'); errors start with origin. */
+static cldqn_status parse_item(const char *item, const char *origin, char key[32],
+                               const char *vals[MAXV], size_t vlen[MAXV], int *nval)
+{
+    const char *eq = strchr(item, '=');
+    size_t kl = eq ? (size_t)(eq - item) : 0;
+    if (!eq || kl == 0 || kl >= 32 || !eq[1])
+        return cldqn_fail(CLDQN_ERR_ARG, "%s: '%s' is not KEY=V1,V2,...", origin, item);
+    memcpy(key, item, kl);
+    key[kl] = 0;
+    for (char *c = key; *c; c++)
+        if (*c == '_') *c = '-';
+    if (!sweep_key_ok(key))
+        return cldqn_fail(CLDQN_ERR_ARG,
+                          "%s: '%s' cannot differ between agents (only " SWEEP_KEYS_TEXT ")",
+                          origin, key);
+    *nval = 0;
+    for (const char *p = eq + 1;;) {
+        size_t n = strcspn(p, ",");
+        if (n == 0 || *nval == MAXV)
+            return cldqn_fail(CLDQN_ERR_ARG, "%s: bad value list in '%s'", origin, item);
+        vals[*nval] = p;
+        vlen[(*nval)++] = n;
+        if (!p[n]) break;
+        p += n + 1;
+    }
+    return CLDQN_OK;
+}
+
 cldqn_status cldqn_population_configs(const cldqn_config *base, int k, const char *const *sweep,
                                       int n_sweep, cldqn_config **out, int *k_out)
 {
     *out = NULL;
     *k_out = 0;
-    enum { MAXV = 64 };
     int nval[16];
     const char *vals[16][MAXV];
     size_t vlen[16][MAXV];
@@ -156,28 +188,8 @@ cldqn_status cldqn_population_configs(const cldqn_config *base, int k, const cha
     if (n_sweep > 16) return cldqn_fail(CLDQN_ERR_ARG, "--sweep: at most 16 settings");
     long combos = 1;
     for (int j = 0; j < n_sweep; j++) {
-        const char *eq = strchr(sweep[j], '=');
-        size_t kl = eq ? (size_t)(eq - sweep[j]) : 0;
-        if (!eq || kl == 0 || kl >= sizeof keys[j] || !eq[1])
-            return cldqn_fail(CLDQN_ERR_ARG, "--sweep: '%s' is not KEY=V1,V2,...", sweep[j]);
-        memcpy(keys[j], sweep[j], kl);
-        keys[j][kl] = 0;
-        for (char *c = keys[j]; *c; c++)
-            if (*c == '_') *c = '-';
-        if (!sweep_key_ok(keys[j]))
-            return cldqn_fail(
-                CLDQN_ERR_ARG,
-                "--sweep: '%s' cannot differ between agents (only " SWEEP_KEYS_TEXT ")", keys[j]);
-        nval[j] = 0;
-        for (const char *p = eq + 1;;) {
-            size_t n = strcspn(p, ",");
-            if (n == 0 || nval[j] == MAXV)
-                return cldqn_fail(CLDQN_ERR_ARG, "--sweep: bad value list in '%s'", sweep[j]);
-            vals[j][nval[j]] = p;
-            vlen[j][nval[j]++] = n;
-            if (!p[n]) break;
-            p += n + 1;
-        }
+        cldqn_status st = parse_item(sweep[j], "--sweep", keys[j], vals[j], vlen[j], &nval[j]);
+        if (st) return st;
         combos *= nval[j];
         if (combos > 1 << 16) return cldqn_fail(CLDQN_ERR_ARG, "--sweep: too many combinations");
     }
@@ -204,6 +216,76 @@ cldqn_status cldqn_population_configs(const cldqn_config *base, int k, const cha
     }
     *out = c;
     *k_out = k;
+    return CLDQN_OK;
+}
+
+cldqn_status cldqn_population_sweep_file(const cldqn_config *base, const char *path, char **text,
+                                         const char **items, int max, int *n)
+{
+    *text = NULL;
+    *n = 0;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return cldqn_fail(CLDQN_ERR_IO, "--sweep-file: cannot open '%s': %s", path,
+                          strerror(errno));
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap), line[4096];
+    cldqn_status st = buf ? CLDQN_OK : cldqn_fail(CLDQN_ERR_NOMEM, "out of memory");
+    size_t offs[16];
+    for (int lineno = 1; !st && fgets(line, sizeof line, f); lineno++) {
+        char origin[CLDQN_CONFIG_PATH_MAX + 32];
+        snprintf(origin, sizeof origin, "%s:%d", path, lineno);
+        if (!strchr(line, '\n') && !feof(f)) {
+            st = cldqn_fail(CLDQN_ERR_ARG, "%s: line too long", origin);
+            break;
+        }
+        /* Comments and all blanks go: "lr = 1e-3, 3e-3" reads as lr=1e-3,3e-3. */
+        char *hash = strchr(line, '#');
+        if (hash) *hash = 0;
+        size_t m = 0;
+        for (char *c = line; *c; c++)
+            if (!isspace((unsigned char)*c)) line[m++] = *c;
+        line[m] = 0;
+        if (!m) continue;
+        if (*n == max || *n == 16) {
+            st = cldqn_fail(CLDQN_ERR_ARG, "%s: at most %d sweep settings in all", origin, max);
+            break;
+        }
+        char key[32];
+        const char *vals[MAXV];
+        size_t vlen[MAXV];
+        int nval;
+        st = parse_item(line, origin, key, vals, vlen, &nval);
+        /* Every value must be a valid setting here, not only when agents are made. */
+        for (int v = 0; !st && v < nval; v++) {
+            cldqn_config trial = *base;
+            char val[64], org[CLDQN_CONFIG_PATH_MAX + 80];
+            snprintf(val, sizeof val, "%.*s", (int)vlen[v], vals[v]);
+            snprintf(org, sizeof org, "%s: %s", origin, key);
+            st = cldqn_config_set(&trial, key, val, org);
+        }
+        if (st) break;
+        if (len + m + 1 > cap) {
+            char *nb = realloc(buf, cap = 2 * (len + m + 1));
+            if (!nb) {
+                st = cldqn_fail(CLDQN_ERR_NOMEM, "out of memory");
+                break;
+            }
+            buf = nb;
+        }
+        memcpy(buf + len, line, m + 1);
+        offs[(*n)++] = len;
+        len += m + 1;
+    }
+    if (!st && ferror(f)) st = cldqn_fail(CLDQN_ERR_IO, "--sweep-file: reading '%s' failed", path);
+    fclose(f);
+    if (st) {
+        free(buf);
+        *n = 0;
+        return st;
+    }
+    for (int i = 0; i < *n; i++) items[i] = buf + offs[i];
+    *text = buf;
     return CLDQN_OK;
 }
 

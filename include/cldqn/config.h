@@ -4,7 +4,7 @@
  * "_" is accepted for "-"). The same setter serves command-line flags, `key =
  * value` config files and the JSON stored in checkpoints, so the three can
  * never disagree. Settings that only steer one run (out, metrics, backend,
- * device, quiet, profile) are not stored in checkpoints. */
+ * device, quiet, profile, population, sweep) are not stored in checkpoints. */
 #ifndef CLDQN_CONFIG_H
 #define CLDQN_CONFIG_H
 
@@ -52,6 +52,11 @@ typedef struct {
     int quiet;
     char profile[CLDQN_CONFIG_PATH_MAX]; /* Chrome trace path ("" = no profiling) */
     int64_t profile_steps;               /* env steps profiled from learning-starts; 0 = all */
+    /* Population (cldqn train): K agents (0 = one agent, the plain loop), the
+     * --sweep items separated by spaces, a sweep file of one item a line. */
+    int population;
+    char sweep[CLDQN_CONFIG_PATH_MAX];
+    char sweep_file[CLDQN_CONFIG_PATH_MAX];
 } cldqn_config;
 
 /* Fills cfg with a preset ("default" or "seed"). */

@@ -53,6 +53,13 @@ typedef struct {
 cldqn_status cldqn_population_configs(const cldqn_config *base, int k, const char *const *sweep,
                                       int n_sweep, cldqn_config **out, int *k_out);
 
+/* Reads a sweep file: one KEY=V1,V2,... item a line ('#' starts a comment;
+ * blanks are ignored), each checked as cldqn_population_configs would check
+ * it, values against base. Errors are one line, "FILE:LINE: ...". items
+ * receives at most max (<= 16) pointers into *text (malloc'd; free it). */
+cldqn_status cldqn_population_sweep_file(const cldqn_config *base, const char *path, char **text,
+                                         const char **items, int max, int *n);
+
 /* Creates k agents from cfgs (see the limits above); initial weights from
  * each agent's own INIT stream, as cldqn_trainer_create. */
 cldqn_status cldqn_population_create(const cldqn_config *cfgs, int k, cldqn_population **out);

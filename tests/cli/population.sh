@@ -1,7 +1,10 @@
 #!/bin/bash
 # tests/cli/population.sh - `cldqn train --population K --sweep ...`: results
 # table, per-agent checkpoints and JSON lines, each agent's weights byte-equal
-# to the same agent trained alone, and one-line errors for bad arguments.
+# to the same agent trained alone, the same run from a config file and from a
+# sweep file, --resume of a population (after a step limit and after SIGINT)
+# and of one agent alone equal to the uninterrupted run, and one-line errors
+# for bad arguments.
 # Usage: bash population.sh /path/to/cldqn /path/to/source
 set -u
 BIN=$1
@@ -48,8 +51,73 @@ expect_error 2 "needs KEY=V1" --population 2 --sweep
 expect_error 2 "needs a count" --population 0
 expect_error 2 "gamma" --population 2 --sweep gamma=0.9,x
 expect_error 1 "OpenCL backend" --population 2 --backend ref --steps 10
-"$BIN" train --steps 400 --quiet --out "$T/r.safetensors" > /dev/null 2>&1 || fail "plain run"
-expect_error 2 "resume" --population 2 --resume "$T/r.safetensors"
+expect_error 2 "cannot be combined with --resume" --resume "$T/p.safetensors" --sweep lr=1e-3,2e-3
+expect_error 1 "cannot open" --population 3 --resume "$T/p.safetensors"
+
+# Settings from a config file give the same run as the flags (checkpoints
+# byte for byte), and --print-config writes the population settings back.
+cat > "$T/pop.cfg" << EOF
+steps = 1200
+learning-starts = 200
+batch = 32
+target-every = 100
+eps-decay-steps = 600
+eval-every = 600
+quiet = true
+seed = 5
+population = 2
+sweep = gamma=0.9,0.99
+EOF
+"$BIN" train --config "$T/pop.cfg" --out "$T/cf.safetensors" > /dev/null 2> "$T/err" ||
+    fail "config-file population: $(cat "$T/err")"
+for i in 0 1; do
+    cmp "$T/cf.agent$i.safetensors" "$T/p.agent$i.safetensors" || fail "config file: agent $i differs"
+done
+"$BIN" train --config "$T/pop.cfg" --print-config > "$T/printed.cfg" || fail "print-config"
+grep -qE "^population += 2 " "$T/printed.cfg" || fail "print-config: population"
+grep -qE "^sweep += gamma=0.9,0.99 " "$T/printed.cfg" || fail "print-config: sweep"
+"$BIN" train --population 2 --sweep lr=1e-3,2e-3 gamma=0.9 --print-config |
+    grep -qE "^sweep += lr=1e-3,2e-3 gamma=0.9 " || fail "print-config: --sweep items"
+# A sweep file: comments, blanks around '=' and ','.
+printf '# gamma sweep\n\n  gamma = 0.9, 0.99   # two agents\n' > "$T/sweep.txt"
+"$BIN" train "${COMMON[@]}" --seed 5 --sweep-file "$T/sweep.txt" --out "$T/sf.safetensors" \
+    > /dev/null 2> "$T/err" || fail "sweep file: $(cat "$T/err")"
+for i in 0 1; do
+    cmp "$T/sf.agent$i.safetensors" "$T/p.agent$i.safetensors" || fail "sweep file: agent $i differs"
+done
+printf 'lr=1e-3,2e-3\n# fine so far\nbatch=16,32\n' > "$T/bad.txt"
+expect_error 2 "bad.txt:3: 'batch' cannot differ between agents (only seed" --sweep-file "$T/bad.txt"
+printf 'gamma=0.9,,0.99\n' > "$T/bad.txt"
+expect_error 2 "bad.txt:1: bad value list" --sweep-file "$T/bad.txt"
+printf 'eps-end=0.1,7\n' > "$T/bad.txt"
+expect_error 2 "bad.txt:1: eps-end: 7 is not in" --sweep-file "$T/bad.txt"
+expect_error 2 "cannot open" --sweep-file "$T/none.txt"
+
+# Resume: a population stopped at step 700 and resumed to 1200 ends with the
+# same checkpoints as the run above (weights byte for byte; the state files'
+# data hash covers target, Adam moments, replay, RNG streams and returns);
+# agent 1 resumed alone by the solo trainer too.
+state_hash() { head -c 4096 "$1" | grep -ao '"data_hash":"[0-9a-f]*"'; }
+[ -n "$(state_hash "$T/p.agent0.safetensors.state")" ] || fail "no data_hash in the state file"
+"$BIN" train "${COMMON[@]}" --steps 700 --seed 5 --population 2 --sweep gamma=0.9,0.99 \
+    --out "$T/c.safetensors" > /dev/null 2> "$T/err" || fail "run to 700: $(cat "$T/err")"
+cp "$T/c.agent1.safetensors" "$T/s.safetensors"
+cp "$T/c.agent1.safetensors.state" "$T/s.safetensors.state"
+"$BIN" train --resume "$T/c.safetensors" --steps 1200 > "$T/out" 2> "$T/err" ||
+    fail "population resume: $(cat "$T/err")"
+grep -q "^population of 2: 2400 env steps" "$T/out" || fail "resume summary: $(cat "$T/out")"
+for i in 0 1; do
+    cmp "$T/c.agent$i.safetensors" "$T/p.agent$i.safetensors" || fail "resumed agent $i differs"
+    [ "$(state_hash "$T/c.agent$i.safetensors.state")" = \
+        "$(state_hash "$T/p.agent$i.safetensors.state")" ] ||
+        fail "resumed agent $i: training state differs"
+done
+"$BIN" train --resume "$T/s.safetensors" --steps 1200 > /dev/null 2> "$T/err" ||
+    fail "solo resume of agent 1: $(cat "$T/err")"
+cmp <(tail -c 33624 "$T/s.safetensors") <(tail -c 33624 "$T/p.agent1.safetensors") ||
+    fail "agent 1 resumed alone differs from the population"
+[ "$(state_hash "$T/s.safetensors.state")" = "$(state_hash "$T/p.agent1.safetensors.state")" ] ||
+    fail "agent 1 resumed alone: training state differs"
 # SIGINT: the step finishes, every agent's checkpoint is written, exit 130.
 "$BIN" train --population 2 --steps 100000000 --quiet --out "$T/i.safetensors" \
     --metrics "$T/i.jsonl" > "$T/i.out" 2> "$T/i.err" &
@@ -64,6 +132,18 @@ rc=$?
 [ $rc -eq 130 ] || fail "SIGINT: exit $rc, wanted 130: $(cat "$T/i.err")"
 [ -s "$T/i.agent0.safetensors" ] && [ -s "$T/i.agent1.safetensors" ] ||
     fail "SIGINT: checkpoints missing"
-grep -q "interrupted" "$T/i.err" || fail "SIGINT: no message: $(cat "$T/i.err")"
+grep -q "interrupted by SIGINT.*--resume $T/i.safetensors" "$T/i.err" ||
+    fail "SIGINT: no message: $(cat "$T/i.err")"
 grep -q "^population of 2:" "$T/i.out" || fail "SIGINT: no table"
+# ... and resumes to the same checkpoints as a run never interrupted.
+steps=$(head -c 4096 "$T/i.agent0.safetensors.state" | grep -ao '"steps":"[0-9]*"' | tr -dc 0-9)
+[ -n "$steps" ] || fail "SIGINT: no steps in the state file"
+"$BIN" train --resume "$T/i.safetensors" --steps $((steps + 300)) --quiet > /dev/null 2> "$T/err" ||
+    fail "resume after SIGINT: $(cat "$T/err")"
+"$BIN" train --population 2 --steps $((steps + 300)) --quiet --out "$T/u.safetensors" \
+    > /dev/null 2> "$T/err" || fail "uninterrupted run: $(cat "$T/err")"
+for i in 0 1; do
+    cmp "$T/i.agent$i.safetensors" "$T/u.agent$i.safetensors" ||
+        fail "SIGINT at $steps + resume: agent $i differs from the uninterrupted run"
+done
 echo "population.sh: ok"

@@ -146,4 +146,13 @@ for i in 0 1; do
     cmp "$T/i.agent$i.safetensors" "$T/u.agent$i.safetensors" ||
         fail "SIGINT at $steps + resume: agent $i differs from the uninterrupted run"
 done
+# until-optimal: an agent that stopped at the exact optimum stays stopped
+# after --resume (seed 1 reaches it at 50,000 env steps).
+"$BIN" train --population 1 --seed 1 --until-optimal --quiet --out "$T/o.safetensors" \
+    > "$T/o1" 2> "$T/err" || fail "until-optimal run: $(cat "$T/err")"
+grep -qE "^ +0 +1 .* 50000 +7.930 +0.000$" "$T/o1" || fail "until-optimal row: $(cat "$T/o1")"
+"$BIN" train --resume "$T/o.safetensors" --steps 400000 --quiet > "$T/o2" 2> "$T/err" ||
+    fail "until-optimal resume: $(cat "$T/err")"
+grep -q ", 0 launches" "$T/o2" || fail "until-optimal resume trained on: $(cat "$T/o2")"
+grep -qE "^ +0 +1 .* 50000 +7.930 +0.000$" "$T/o2" || fail "until-optimal resume row: $(cat "$T/o2")"
 echo "population.sh: ok"

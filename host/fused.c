@@ -25,12 +25,21 @@ struct cldqn_fused {
     cldqn_cl *cl;
     cl_command_queue queue;
     cl_program prog;
-    cl_kernel kern;
-    cl_mem in;  /* packed batch (ints), see FU_IN_* in fused.cl */
-    cl_mem ws;  /* scratch */
-    cl_mem out; /* [0] loss bits, [1] greedy action */
+    cl_kernel kern;       /* fused_update: target forward over the batch */
+    cl_kernel kern_tt;    /* fused_update_tt: max_a Q_target(s') from the table */
+    cl_kernel kern_table; /* fused_target_table */
+    cl_mem in;            /* packed batch (ints), see FU_IN_* in fused.cl */
+    cl_mem ws;            /* scratch */
+    cl_mem out;           /* [0] loss bits, [1] greedy action */
     cl_mem bound[5];
     int bound_b;
+    /* The table of max_a Q_target(s) in the scratch: valid for table_target
+     * until the caller reports a change; used while the target stays put for
+     * long enough to repay building it (see cldqn_fused_update). */
+    int table_mode; /* -1 auto, 0 never, 1 always */
+    int use_table, table_ok;
+    cl_mem table_target;
+    int64_t since_change, tables;
     cldqn_layout lay;
     cldqn_learn_config cfg;
     int max_batch, bp;
@@ -67,6 +76,7 @@ static size_t scratch_floats(const cldqn_net_shape *s, int bp)
     n += e8 * B + L * h8 * B;             /* row-major activations */
     n += 4 * maxw * B;                    /* target and gradient ping-pong */
     n += 2 * B + 16 + B + 1;              /* targets, losses, misc, rows */
+    n += (size_t)s->n_states;             /* target max table */
     return n;
 }
 
@@ -109,6 +119,8 @@ static cldqn_status build(cldqn_fused *f)
     cldqn_fused_build_options(&f->lay, &f->cfg, f->max_batch, opts, sizeof opts);
     cldqn_status st = cldqn_cl_build_program(f->cl, "fused", opts, &f->prog);
     if (st == CLDQN_OK) st = cldqn_cl_create_kernel(f->prog, "fused_update", &f->kern);
+    if (st == CLDQN_OK) st = cldqn_cl_create_kernel(f->prog, "fused_update_tt", &f->kern_tt);
+    if (st == CLDQN_OK) st = cldqn_cl_create_kernel(f->prog, "fused_target_table", &f->kern_table);
     return st;
 }
 
@@ -168,17 +180,21 @@ static cldqn_status create(cldqn_fused *f, size_t wg_cap)
 
     const cldqn_learn_config *c = &f->cfg;
     const float omb1 = 1.0f - c->beta1, omb2 = 1.0f - c->beta2; /* as ref_adam */
-    CL_TRY(clSetKernelArg(f->kern, 5, sizeof(cl_mem), &f->in));
-    CL_TRY(clSetKernelArg(f->kern, 6, sizeof(cl_mem), &f->ws));
-    CL_TRY(clSetKernelArg(f->kern, 7, sizeof(cl_mem), &f->out));
-    CL_TRY(clSetKernelArg(f->kern, 9, sizeof(float), &c->gamma));
-    CL_TRY(clSetKernelArg(f->kern, 10, sizeof(float), &c->beta1));
-    CL_TRY(clSetKernelArg(f->kern, 11, sizeof(float), &c->beta2));
-    CL_TRY(clSetKernelArg(f->kern, 12, sizeof(float), &c->eps));
-    CL_TRY(clSetKernelArg(f->kern, 13, sizeof(float), &omb1));
-    CL_TRY(clSetKernelArg(f->kern, 14, sizeof(float), &omb2));
-    CL_TRY(clSetKernelArg(f->kern, 15, sizeof(float), &c->huber_delta));
-    CL_TRY(clSetKernelArg(f->kern, 16, sizeof(float), &c->max_grad_norm));
+    cl_kernel ks[2] = {f->kern, f->kern_tt};
+    for (int i = 0; i < 2; i++) {
+        CL_TRY(clSetKernelArg(ks[i], 5, sizeof(cl_mem), &f->in));
+        CL_TRY(clSetKernelArg(ks[i], 6, sizeof(cl_mem), &f->ws));
+        CL_TRY(clSetKernelArg(ks[i], 7, sizeof(cl_mem), &f->out));
+        CL_TRY(clSetKernelArg(ks[i], 9, sizeof(float), &c->gamma));
+        CL_TRY(clSetKernelArg(ks[i], 10, sizeof(float), &c->beta1));
+        CL_TRY(clSetKernelArg(ks[i], 11, sizeof(float), &c->beta2));
+        CL_TRY(clSetKernelArg(ks[i], 12, sizeof(float), &c->eps));
+        CL_TRY(clSetKernelArg(ks[i], 13, sizeof(float), &omb1));
+        CL_TRY(clSetKernelArg(ks[i], 14, sizeof(float), &omb2));
+        CL_TRY(clSetKernelArg(ks[i], 15, sizeof(float), &c->huber_delta));
+        CL_TRY(clSetKernelArg(ks[i], 16, sizeof(float), &c->max_grad_norm));
+    }
+    CL_TRY(clSetKernelArg(f->kern_table, 1, sizeof(cl_mem), &f->ws));
     return CLDQN_OK;
 }
 
@@ -203,6 +219,7 @@ cldqn_status cldqn_fused_create(cldqn_cl *cl, const cldqn_layout *lay,
     f->max_batch = max_batch;
     f->bp = round_up(max_batch, 16);
     f->bound_b = -1;
+    f->table_mode = -1;
     st = create(f, wg_cap);
     if (st != CLDQN_OK) {
         cldqn_fused_free(f);
@@ -216,6 +233,8 @@ void cldqn_fused_free(cldqn_fused *f)
 {
     if (!f) return;
     if (f->kern) clReleaseKernel(f->kern);
+    if (f->kern_tt) clReleaseKernel(f->kern_tt);
+    if (f->kern_table) clReleaseKernel(f->kern_table);
     if (f->prog) clReleaseProgram(f->prog);
     if (f->in) clReleaseMemObject(f->in);
     if (f->ws) clReleaseMemObject(f->ws);
@@ -227,6 +246,35 @@ void cldqn_fused_free(cldqn_fused *f)
 void cldqn_fused_set_prof(cldqn_fused *f, cldqn_clprof *prof)
 {
     if (f) f->prof = prof;
+}
+
+/* Updates a target must stay for the table to pay twice over: the table is
+ * a target forward over all S states in 16-lane chunks, and each update
+ * saves at least one chunk. The last interval between changes decides. */
+static int64_t table_payoff(const cldqn_fused *f)
+{
+    return 2 * ((int64_t)f->lay.shape.n_states + f->bp - 1) / f->bp * (f->bp / 16);
+}
+
+void cldqn_fused_target_changed(cldqn_fused *f)
+{
+    if (!f) return;
+    f->table_ok = 0;
+    f->use_table = f->table_mode == 1 || (f->table_mode < 0 && f->since_change >= table_payoff(f));
+    f->since_change = 0;
+}
+
+void cldqn_fused_set_table(cldqn_fused *f, int mode)
+{
+    if (!f) return;
+    f->table_mode = mode < 0 ? -1 : mode > 0;
+    f->use_table = mode > 0;
+    f->table_ok = 0;
+}
+
+int64_t cldqn_fused_tables(const cldqn_fused *f)
+{
+    return f->tables;
 }
 
 int cldqn_fused_adam_steps(const cldqn_fused *f, int n)
@@ -306,11 +354,26 @@ cldqn_status cldqn_fused_update(cldqn_fused *f, cl_mem params, cl_mem grad, cl_m
     for (int k = 0; k < 5; k++)
         if (bufs[k] != f->bound[k]) {
             CL_TRY(clSetKernelArg(f->kern, (cl_uint)k, sizeof(cl_mem), &bufs[k]));
+            CL_TRY(clSetKernelArg(f->kern_tt, (cl_uint)k, sizeof(cl_mem), &bufs[k]));
             f->bound[k] = bufs[k];
         }
     if (n != f->bound_b) {
         CL_TRY(clSetKernelArg(f->kern, 8, sizeof(int), &n));
+        CL_TRY(clSetKernelArg(f->kern_tt, 8, sizeof(int), &n));
         f->bound_b = n;
+    }
+    if (target != f->table_target) { /* another target buffer: a change too */
+        cldqn_fused_target_changed(f);
+        f->table_target = target;
+    }
+    f->since_change++;
+    if (f->use_table && !f->table_ok) {
+        CL_TRY(clSetKernelArg(f->kern_table, 0, sizeof(cl_mem), &target));
+        size_t twg = f->wg;
+        CL_TRY(clEnqueueNDRangeKernel(f->queue, f->kern_table, 1, NULL, &twg, &twg, 0, NULL,
+                                      cldqn_clprof_event(f->prof, "fused_target_table", "kernel")));
+        f->table_ok = 1;
+        f->tables++;
     }
     const int wait = loss || next_action;
     /* The stage is rewritten by the next call, so without a read that
@@ -319,8 +382,8 @@ cldqn_status cldqn_fused_update(cldqn_fused *f, cl_mem params, cl_mem grad, cl_m
     CL_TRY(clEnqueueWriteBuffer(f->queue, f->in, wait ? CL_FALSE : CL_TRUE, 0, bytes, in, 0, NULL,
                                 cldqn_clprof_event(f->prof, "write:fused_in", "transfer")));
     size_t wg = f->wg;
-    CL_TRY(clEnqueueNDRangeKernel(f->queue, f->kern, 1, NULL, &wg, &wg, 0, NULL,
-                                  cldqn_clprof_event(f->prof, "fused_update", "kernel")));
+    CL_TRY(clEnqueueNDRangeKernel(f->queue, f->use_table ? f->kern_tt : f->kern, 1, NULL, &wg, &wg,
+                                  0, NULL, cldqn_clprof_event(f->prof, "fused_update", "kernel")));
     if (!wait) {
         CL_TRY(clFlush(f->queue)); /* start it; the caller syncs later */
         return CLDQN_OK;

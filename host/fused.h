@@ -52,6 +52,17 @@ cldqn_status cldqn_fused_update(cldqn_fused *f, cl_mem params, cl_mem grad, cl_m
  * events). prof must outlive the object or be unset first. */
 void cldqn_fused_set_prof(cldqn_fused *f, cldqn_clprof *prof);
 
+/* Every write to the target buffer (a sync, a load) must be reported here
+ * before the next update: updates may take max_a Q_target(s') from a table
+ * built from the target weights (kernel fused_target_table, run before the
+ * first update after a change). The table is used when the target stayed
+ * for enough updates last time (auto) or as set by cldqn_fused_set_table
+ * (-1 auto, 0 never, 1 always); results are the same bits either way.
+ * cldqn_fused_tables counts the tables built. */
+void cldqn_fused_target_changed(cldqn_fused *f);
+void cldqn_fused_set_table(cldqn_fused *f, int mode);
+int64_t cldqn_fused_tables(const cldqn_fused *f);
+
 /* Adam steps one update of n samples takes (see cldqn_fused_update). */
 int cldqn_fused_adam_steps(const cldqn_fused *f, int n);
 

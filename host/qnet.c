@@ -706,6 +706,7 @@ static cldqn_status qnet_sync_target(cldqn_qnet *net)
                                            net->dev->buf[CLDQN_BUF_TARGET], 0, 0,
                                            net->lay.total * sizeof(float), 0, NULL,
                                            EV(net->dev, "copy:target", "transfer")));
+        cldqn_fused_target_changed(net->dev->fused);
         return CLDQN_OK;
     }
     memcpy(net->buf[CLDQN_BUF_TARGET], net->buf[CLDQN_BUF_PARAMS], net->lay.total * sizeof(float));
@@ -796,6 +797,7 @@ static cldqn_status qnet_write(cldqn_qnet *net, cldqn_qnet_buffer which, const f
         CLDQN_CL_CHECK(clEnqueueWriteBuffer(net->dev->cl->queue, net->dev->buf[which], CL_TRUE, 0,
                                             bytes, in, 0, NULL,
                                             EV(net->dev, write_names[which], "transfer")));
+        if (which == CLDQN_BUF_TARGET) cldqn_fused_target_changed(net->dev->fused);
         return CLDQN_OK;
     }
     memcpy(net->buf[which], in, bytes);

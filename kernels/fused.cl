@@ -90,7 +90,8 @@
 #define FU_LOSSV   (FU_YS + FU_BP)           /* (BP) per-sample losses */
 #define FU_MISC    (FU_LOSSV + FU_BP)        /* [0] clip coef, [1] clip applies */
 #define FU_ROWS    (FU_MISC + 16)            /* (BP+1) ints: count, sorted rows */
-#define FU_SCRATCH (FU_ROWS + FU_BP + 1)
+#define FU_TMAX    (FU_ROWS + FU_BP + 1)     /* (S) max_a Q_target(s), fused_target_table */
+#define FU_SCRATCH (FU_TMAX + FU_S)
 
 /* Packed input (ints; floats as their bits), written by one host write. */
 #define FU_IN_S    0               /* (B) states */
@@ -547,26 +548,38 @@ void fu_adam(__global float *params, __global float *grad, __global float *m, __
         }
 }
 
-/* TD target of sample b from the target Q-values qnT (A, ld):
- * y = r + gamma (1 - term) max_a qn (ref_td_target). */
-float fu_td_target(const __global float *qnT, int ld, int b, float r, float term, float gamma)
+/* max_a of lane b of the target Q-values qnT (A, ld), as ref_td_target. */
+float fu_qmax(const __global float *qnT, int ld, int b)
 {
     float mx = qnT[b];
     for (int a = 1; a < FU_A; a++) {
         const float q = qnT[a * ld + b];
         if (q > mx) mx = q;
     }
+    return mx;
+}
+
+/* TD target of sample b: y = r + gamma (1 - term) max_a Q_target(s'), the
+ * max from the target Q-values qnT (A, ld) or, with tt, from the table. */
+float fu_td_target(const __global float *qnT, int ld, int b, float r, float term, float gamma,
+                   int tt, const __global float *ws, int ns)
+{
+    const float mx = tt ? ws[FU_TMAX + ns] : fu_qmax(qnT, ld, b);
     return r + gamma * (1.0f - term) * mx;
 }
 
 /* The whole update of one network by the calling work-group.
  * params/grad/m/v/target: flat arrays (FU_NPARAM); in: packed batch (see
  * FU_IN_*); ws: scratch (FU_SCRATCH floats); out[0]: loss (float bits),
- * out[1]: greedy action for in[FU_IN_G]. B in [1, FU_BP]. */
+ * out[1]: greedy action for in[FU_IN_G]. B in [1, FU_BP]. tt (a constant at
+ * each call, so no barrier sits under a branch after inlining): take
+ * max_a Q_target(s') from the table fused_target_table left in ws instead
+ * of a target forward over the batch; the values are the same bits, as each
+ * lane of a forward is computed alone. */
 void fu_update(__global float *params, __global float *grad, __global float *m, __global float *v,
                const __global float *target, const __global int *in, __global float *ws,
                __global int *out, int B, float gamma, float b1, float b2, float eps, float omb1,
-               float omb2, float huber_delta, float max_norm)
+               float omb2, float huber_delta, float max_norm, int tt)
 {
     const int lid = get_local_id(0), wg = get_local_size(0);
     const int ld = (B + 15) / 16 * 16;
@@ -579,8 +592,8 @@ void fu_update(__global float *params, __global float *grad, __global float *m, 
     (void)max_norm;
     (void)rows;
 
-    /* Target network on s' (both modes), the embedding gradient zeroed. */
-    fu_gather(target, nst, B, ld, ws + FU_TA, 0, lid, wg);
+    /* Target network on s' (both modes, unless tt), the embedding gradient zeroed. */
+    if (!tt) fu_gather(target, nst, B, ld, ws + FU_TA, 0, lid, wg);
     for (int k = lid; k < FU_S * FU_E / 8; k += wg) vstore8((float8)(0.0f), k, grad);
     if (lid == 0)
         for (int j = FU_S * FU_E / 8 * 8; j < FU_S * FU_E; j++) grad[j] = 0.0f;
@@ -605,8 +618,8 @@ void fu_update(__global float *params, __global float *grad, __global float *m, 
     for (int l = 0; l <= FU_L; l++) {
         const int tin = (l & 1) ? FU_TB : FU_TA, tout = (l & 1) ? FU_TA : FU_TB;
         fu_fwd_phase(l, params, ws + FU_ACTT(l), ws + FU_ACTT(l + 1),
-                     l < FU_L ? ws + FU_ACTR(l + 1) : 0, target, ws + tin, ws + tout, 2, ld, lid,
-                     wg);
+                     l < FU_L ? ws + FU_ACTR(l + 1) : 0, target, ws + tin, ws + tout, tt ? 1 : 2,
+                     ld, lid, wg);
         FU_SYNC();
     }
     {
@@ -620,7 +633,7 @@ void fu_update(__global float *params, __global float *grad, __global float *m, 
                 for (int a = 0; a < FU_A; a++) dq[a * ld + b] = 0.0f;
                 continue;
             }
-            const float y = fu_td_target(qnT, ld, b, rew[b], term[b], gamma);
+            const float y = fu_td_target(qnT, ld, b, rew[b], term[b], gamma, tt, ws, nst[b]);
             const int ab = act[b];
             const float d = qT[ab * ld + b] - y;
             float lo, g;
@@ -667,15 +680,16 @@ void fu_update(__global float *params, __global float *grad, __global float *m, 
     FU_SYNC();
 #else /* FU_MODE == 1: the seed's B single-sample updates */
     FU_SYNC();
-    for (int l = 0; l <= FU_L; l++) {
-        const int tin = (l & 1) ? FU_TB : FU_TA, tout = (l & 1) ? FU_TA : FU_TB;
-        fu_fwd_phase(l, target, ws + tin, ws + tout, 0, 0, 0, 0, 1, ld, lid, wg);
-        FU_SYNC();
-    }
+    if (!tt)
+        for (int l = 0; l <= FU_L; l++) {
+            const int tin = (l & 1) ? FU_TB : FU_TA, tout = (l & 1) ? FU_TA : FU_TB;
+            fu_fwd_phase(l, target, ws + tin, ws + tout, 0, 0, 0, 0, 1, ld, lid, wg);
+            FU_SYNC();
+        }
     {
         const __global float *qnT = ws + ((FU_L & 1) ? FU_TA : FU_TB);
         for (int b = lid; b < B; b += wg)
-            ws[FU_YS + b] = fu_td_target(qnT, ld, b, rew[b], term[b], gamma);
+            ws[FU_YS + b] = fu_td_target(qnT, ld, b, rew[b], term[b], gamma, tt, ws, nst[b]);
     }
     FU_SYNC();
     for (int i = 0; i < B; i++) {
@@ -730,7 +744,44 @@ __kernel void fused_update(__global float *params, __global float *grad, __globa
                            float max_norm)
 {
     fu_update(params, grad, m, v, target, in, ws, out, B, gamma, b1, b2, eps, omb1, omb2,
-              huber_delta, max_norm);
+              huber_delta, max_norm, 0);
+}
+
+/* The same update with max_a Q_target(s') from the table in ws (the host
+ * runs fused_target_table after every change of the target weights). */
+__kernel void fused_update_tt(__global float *params, __global float *grad, __global float *m,
+                              __global float *v, const __global float *target,
+                              const __global int *in, __global float *ws, __global int *out, int B,
+                              float gamma, float b1, float b2, float eps, float omb1, float omb2,
+                              float huber_delta, float max_norm)
+{
+    fu_update(params, grad, m, v, target, in, ws, out, B, gamma, b1, b2, eps, omb1, omb2,
+              huber_delta, max_norm, 1);
+}
+
+/* ws[FU_TMAX + s] = max_a Q_target(s) for every state, FU_BP states per
+ * pass through the target forward of fu_update (lanes past S get row 0). A
+ * target changes every few hundred updates, so this replaces a target
+ * forward over the batch in each of them. */
+__kernel void fused_target_table(const __global float *target, __global float *ws)
+{
+    const int lid = get_local_id(0), wg = get_local_size(0);
+    __global int *st = (__global int *)(ws + FU_ROWS); /* (BP) this pass's states */
+    for (int s0 = 0; s0 < FU_S; s0 += FU_BP) {
+        for (int b = lid; b < FU_BP; b += wg) st[b] = s0 + b < FU_S ? s0 + b : 0;
+        FU_SYNC();
+        fu_gather(target, st, FU_BP, FU_BP, ws + FU_TA, 0, lid, wg);
+        FU_SYNC();
+        for (int l = 0; l <= FU_L; l++) {
+            const int tin = (l & 1) ? FU_TB : FU_TA, tout = (l & 1) ? FU_TA : FU_TB;
+            fu_fwd_phase(l, target, ws + tin, ws + tout, 0, 0, 0, 0, 1, FU_BP, lid, wg);
+            FU_SYNC();
+        }
+        const __global float *qnT = ws + ((FU_L & 1) ? FU_TA : FU_TB);
+        for (int b = lid; b < FU_BP && s0 + b < FU_S; b += wg)
+            ws[FU_TMAX + s0 + b] = fu_qmax(qnT, FU_BP, b);
+        FU_SYNC();
+    }
 }
 
 /* A population (host/population.c): work-group g updates network
@@ -755,5 +806,5 @@ __kernel void fused_update_pop(__global float *params, __global float *grad, __g
     const size_t po = n * FU_NPARAM;
     fu_update(params + po, grad + po, m + po, v + po, target + po, gin, ws + n * FU_SCRATCH,
               out + 2 * n, B, as_float(gin[FU_IN_GAMMA]), b1, b2, eps, omb1, omb2, huber_delta,
-              max_norm);
+              max_norm, 0);
 }

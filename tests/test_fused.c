@@ -79,7 +79,9 @@ static double max_diff(const float *a, const float *b, size_t n)
     return m;
 }
 
-static void run_case(const fused_case *c)
+/* table: 0 target forward in every update, 1 max_a Q_target(s') from the
+ * table (cldqn_fused_set_table): both must equal the reference. */
+static void run_case_mode(const fused_case *c, int table)
 {
     cldqn_net_shape shape = {c->states, 6, c->embed, c->hidden, c->layers};
     cldqn_layout lay;
@@ -110,6 +112,7 @@ static void run_case(const fused_case *c)
     if (st != CLDQN_OK)
         fprintf(stderr, "fused_create: %s\n%s\n", cldqn_last_error(), cldqn_cl_last_build_log());
     CU_ASSERT_EQUAL_FATAL(st, CLDQN_OK);
+    cldqn_fused_set_table(f, table);
 
     int32_t *s = malloc((size_t)BM * 4), *a = malloc((size_t)BM * 4), *ns = malloc((size_t)BM * 4);
     float *rw = malloc((size_t)BM * 4), *tm = malloc((size_t)BM * 4);
@@ -169,8 +172,13 @@ static void run_case(const fused_case *c)
             CU_ASSERT_EQUAL(clEnqueueCopyBuffer(cl->queue, buf[0], buf[4], 0, 0, N * sizeof(float),
                                                 0, NULL, NULL),
                             CL_SUCCESS);
+            cldqn_fused_target_changed(f);
         }
     }
+    /* One table for the first target, one after the sync (if any). */
+    const int64_t tables =
+        table ? 1 + (c->sync_after >= 0 && c->sync_after < 3 && c->batches[c->sync_after + 1]) : 0;
+    CU_ASSERT_EQUAL(cldqn_fused_tables(f), tables);
     /* The weights must actually have moved, or agreement proves little. */
     float *p0 = calloc(N, sizeof(float));
     cldqn_rng_seed(&r, 1234, CLDQN_STREAM_INIT);
@@ -188,6 +196,12 @@ static void run_case(const fused_case *c)
     free(rw);
     free(tm);
     free(q);
+}
+
+static void run_case(const fused_case *c)
+{
+    run_case_mode(c, 0);
+    run_case_mode(c, 1);
 }
 
 static void test_seed_shape_mse_torch(void)

@@ -10,10 +10,12 @@
  *   fused_bench [--device N|name] [--hidden H] [--layers L] [--batch B] [--embed E]
  *               [--mode mean|sample] [--loss mse|huber] [--adam torch|keras]
  *               [--clip X] [--steps N] [--reps R] [--wg W] [--sweep]
- *               [--beta1 B1] [--beta2 B2] [--touch N]
+ *               [--beta1 B1] [--beta2 B2] [--touch N] [--table 0|1]
  * --sweep times hidden sizes 16..512 at the other settings. --touch N draws
  * states from [0, N) only, so the other embedding rows' Adam moments decay
- * (with a small --beta1, into denormal numbers: a flush-to-zero check). */
+ * (with a small --beta1, into denormal numbers: a flush-to-zero check).
+ * --table 1 takes max_a Q_target(s') from the table of fused_target_table
+ * (built once: the target never changes here) instead of a target forward. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +29,7 @@
 
 typedef struct {
     const char *device;
-    int hidden, layers, batch, embed, steps, reps, sweep, touch;
+    int hidden, layers, batch, embed, steps, reps, sweep, touch, table;
     size_t wg;
     cldqn_learn_config cfg;
 } options;
@@ -109,6 +111,7 @@ static int run(const options *o, cldqn_cl *cl, int verbose)
         return 1;
     }
     double t_build = now() - t0;
+    cldqn_fused_set_table(f, o->table);
 
     int32_t *s = malloc((size_t)B * 4), *a = malloc((size_t)B * 4), *ns = malloc((size_t)B * 4);
     float *rw = malloc((size_t)B * 4), *tm = malloc((size_t)B * 4);
@@ -158,15 +161,16 @@ static int run(const options *o, cldqn_cl *cl, int verbose)
         t_dev += cldqn_fused_adam_steps(f, B);
     }
     qsort(ts, (size_t)o->reps, sizeof(double), cmp_double);
-    printf("H=%-4d L=%d E=%d B=%-3d %s %s %s clip=%g wg=%zu: build %.2fs; %d steps: max|diff| "
+    printf("H=%-4d L=%d E=%d B=%-3d %s %s %s clip=%g wg=%zu table=%d: build %.2fs; %d steps: "
+           "max|diff| "
            "params %.3g grad %.3g m %.3g v %.3g loss %.3g, %d mismatching steps; update best "
            "%.1f us median %.1f us\n",
            o->hidden, o->layers, o->embed, B,
            o->cfg.mode == CLDQN_UPDATE_MEAN ? "mean" : "per-sample",
            o->cfg.loss == CLDQN_LOSS_MSE ? "mse" : "huber",
            o->cfg.adam == CLDQN_ADAM_TORCH ? "torch" : "keras", o->cfg.max_grad_norm,
-           cldqn_fused_wg(f), t_build, o->steps, worst[0], worst[1], worst[2], worst[3], worst[4],
-           bad, ts[0] * 1e6, ts[o->reps / 2] * 1e6);
+           cldqn_fused_wg(f), o->table, t_build, o->steps, worst[0], worst[1], worst[2], worst[3],
+           worst[4], bad, ts[0] * 1e6, ts[o->reps / 2] * 1e6);
     free(ts);
     cldqn_fused_free(f);
     for (int k = 0; k < 5; k++) clReleaseMemObject(buf[k]);
@@ -181,6 +185,8 @@ static int run(const options *o, cldqn_cl *cl, int verbose)
 
 int main(int argc, char **argv)
 {
+    /* The device cldqn itself prefers (host/main.c): PoCL's basic first. */
+    if (!getenv("POCL_DEVICES")) setenv("POCL_DEVICES", "basic pthread", 0);
     options o = {.hidden = 50, .layers = 2, .batch = 32, .embed = 10, .steps = 20, .reps = 2000};
     o.cfg = (cldqn_learn_config){.gamma = 0.99f,
                                  .lr = 1e-3f,
@@ -215,6 +221,8 @@ int main(int argc, char **argv)
             o.reps = atoi(val);
         else if (!strcmp(k, "--wg"))
             o.wg = (size_t)atoi(val);
+        else if (!strcmp(k, "--table"))
+            o.table = atoi(val);
         else if (!strcmp(k, "--touch"))
             o.touch = atoi(val);
         else if (!strcmp(k, "--beta1"))

@@ -143,6 +143,29 @@ if command -v python3 > /dev/null; then
     echo "$table" | grep -q "^profile window .* device busy" || fail "no window line: $table"
     kern=$(python3 "$SRC/tools/profile" "$T/lay.json" --cat kernel) || fail "profile --cat kernel"
     echo "$kern" | grep -Eq "^dense_forward +kernel +device +300 " || fail "layered table: $kern"
+    # Self time and shares on a hand-made trace: A (10 us) holds B (3) and B (2),
+    # the second B holds C (1): self A 5, B 3 + 1 = 4, C 1 of 10 host-us; the
+    # device's k (2 and 4 us) has median 3 and all of the device's time.
+    cat > "$T/hand.json" << 'EOF'
+{"traceEvents":[
+{"name":"A","cat":"phase","ph":"X","ts":0.000,"dur":10.000,"pid":1,"tid":1},
+{"name":"B","cat":"phase","ph":"X","ts":1.000,"dur":3.000,"pid":1,"tid":1},
+{"name":"B","cat":"phase","ph":"X","ts":5.000,"dur":2.000,"pid":1,"tid":1},
+{"name":"C","cat":"qnet","ph":"X","ts":5.500,"dur":1.000,"pid":1,"tid":1},
+{"name":"k","cat":"kernel","ph":"X","ts":1.000,"dur":2.000,"pid":1,"tid":2},
+{"name":"k","cat":"kernel","ph":"X","ts":6.000,"dur":4.000,"pid":1,"tid":2}
+]}
+EOF
+    hand=$(python3 "$SRC/tools/profile" "$T/hand.json") || fail "profile of the hand-made trace"
+    want="name  cat      thread    calls    total ms    mean us  median us    self ms   share
+A     phase    host          1       0.010     10.000     10.000      0.005   50.0%
+B     phase    host          2       0.005      2.500      2.500      0.004   40.0%
+C     qnet     host          1       0.001      1.000      1.000      0.001   10.0%
+k     kernel   device        2       0.006      3.000      3.000      0.006  100.0%"
+    [ "$hand" = "$want" ] || fail "hand-made trace: got
+$hand
+want
+$want"
 else
     echo "python3 not found: tools/profile not checked"
 fi

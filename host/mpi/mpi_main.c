@@ -171,12 +171,17 @@ static int key_less(line_key a, line_key b)
     return a.agent < b.agent;
 }
 
-/* Writes the ranks' line blocks (each in its own order) merged into f. */
+/* Writes the ranks' line blocks (each in its own order) merged into f. The
+ * blocks lie in all at off[r], len[r] bytes each, every line ending in '\n';
+ * those become NULs here, so each line is a string. */
 static void merge_lines(FILE *f, char *all, const int64_t *off, const int64_t *len, int ranks,
                         const cldqn_config *cfgs, int n)
 {
     int64_t *pos = calloc((size_t)ranks, sizeof *pos);
     if (!pos) return;
+    for (int r = 0; r < ranks; r++)
+        for (int64_t j = 0; j < len[r]; j++)
+            if (all[off[r] + j] == '\n') all[off[r] + j] = 0;
     for (;;) {
         int best = -1;
         line_key bk = {0, 0, 0};
@@ -187,10 +192,8 @@ static void merge_lines(FILE *f, char *all, const int64_t *off, const int64_t *l
         }
         if (best < 0) break;
         const char *s = all + off[best] + pos[best];
-        const char *nl = memchr(s, '\n', (size_t)(len[best] - pos[best]));
-        size_t n = nl ? (size_t)(nl - s) + 1 : (size_t)(len[best] - pos[best]);
-        fwrite(s, 1, n, f);
-        pos[best] += (int64_t)n;
+        fprintf(f, "%s\n", s);
+        pos[best] += (int64_t)strlen(s) + 1;
     }
     free(pos);
 }
@@ -329,7 +332,7 @@ static int run_share(const mpi_ctx *mc, const cldqn_config *cfgs, int n, FILE *m
                 counts[r] = (int)len[r];
                 displs[r] = (int)off[r];
             }
-            lines = malloc(total > 0 ? (size_t)total : 1);
+            lines = malloc((size_t)total + 1);
             if (!lines) MPI_Abort(MPI_COMM_WORLD, 1);
         }
         /* Gatherv counts are ints: past 2 GiB in all, one message per rank. */
@@ -374,7 +377,10 @@ static int run_share(const mpi_ctx *mc, const cldqn_config *cfgs, int n, FILE *m
                         reps[first_err].error);
         }
         if (metrics) {
-            if (lines) merge_lines(metrics, lines, off, len, R, cfgs, n);
+            if (lines) {
+                lines[off[R - 1] + len[R - 1]] = 0; /* the last line ends as a string */
+                merge_lines(metrics, lines, off, len, R, cfgs, n);
+            }
             if (fclose(metrics) != 0) {
                 fprintf(stderr, "cldqn-mpi: --metrics: writing '%s' failed\n", base->metrics);
                 rc = rc ? rc : 1;

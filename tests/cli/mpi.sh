@@ -21,11 +21,21 @@ fail() {
 # often lack, and copy-in/out is as good for these small messages.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
+# One node: launch without an ssh/rsh agent (a bare container has none).
+export OMPI_MCA_plm=isolated
+# Under tools/sanitize (ASan builds only read these): Open MPI's own
+# allocations outlive MPI_Finalize; mpi-lsan.supp names its libraries, and
+# only full unwinding reaches their frames (the default fast unwinder stops
+# in frame-pointer-less library code).
+SUPP=$2/tests/cli/mpi-lsan.supp
+[ -f "$SUPP" ] || fail "no $SUPP"
 mpi() { # NP ARGS...: mpirun of cldqn-mpi
     local np=$1
     shift
     # -q: without it mpirun adds its own banner when a rank exits non-zero.
-    mpirun -q --allow-run-as-root --oversubscribe -np "$np" "$MPI_BIN" "$@"
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0" \
+        LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$SUPP:print_suppressions=0" \
+        mpirun -q --allow-run-as-root --oversubscribe -np "$np" "$MPI_BIN" "$@"
 }
 
 # The results rows (header to the last agent) and the JSON lines without time.

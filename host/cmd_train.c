@@ -46,6 +46,10 @@ static void usage(FILE *f)
             "kernel and transfer from OpenCL profiling events, for the N env steps from\n"
             "learning-starts (--profile-steps, default 2000; 0 = the whole run). Results are\n"
             "unchanged; the profiled steps run slower (one wait per network call).\n\n"
+            "--envs N steps N Taxi instances together (default 1): one launch gives the greedy\n"
+            "actions of all exploiting envs; train-every, target-every, eval-every, save-every\n"
+            "and the limits count env steps over all envs (a run may end up to N-1 steps past\n"
+            "--steps). The seed preset (target-every 0) needs --envs 1.\n\n"
             "--population K trains K independent agents (seeds S, S+1, ...) together, one\n"
             "kernel launch per step; --sweep gives them the cartesian product of values of\n"
             "seed, lr, gamma, eps-start, eps-end, eps-decay-steps, target-every, train-every,\n"
@@ -525,6 +529,10 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
         return 2;
     }
     if (population) {
+        if (cfg.envs > 1) {
+            fprintf(stderr, "cldqn: --envs: cannot be combined with --population/--sweep\n");
+            return 2;
+        }
         char *owned = NULL;
         const char *sweep[16];
         int n_sweep = 0;
@@ -581,9 +589,12 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
         cldqn_trainer_free(t);
         return 1;
     }
-    if (!cfg.quiet)
-        fprintf(stderr, "training preset '%s', seed %" PRIu64 ", on %s%s\n", cfg.preset, cfg.seed,
-                cldqn_qnet_device_name(cldqn_trainer_qnet(t)), resume ? " (resumed)" : "");
+    if (!cfg.quiet) {
+        char envs[32] = "";
+        if (cfg.envs > 1) snprintf(envs, sizeof envs, ", %d envs", cfg.envs);
+        fprintf(stderr, "training preset '%s', seed %" PRIu64 "%s, on %s%s\n", cfg.preset, cfg.seed,
+                envs, cldqn_qnet_device_name(cldqn_trainer_qnet(t)), resume ? " (resumed)" : "");
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

@@ -111,9 +111,10 @@ struct cldqn_qnet {
     cldqn_trace *trace; /* NULL: no profiling */
 };
 
+/* Sets kernel kid's arguments, building it first if need be (need()). */
 #define SET_ARGS(d, kid, ...)                                                                      \
-    cldqn_cl_set_args((d)->k[kid], kernel_defs[kid].name, (cldqn_cl_arg[]){__VA_ARGS__},           \
-                      (int)(sizeof((cldqn_cl_arg[]){__VA_ARGS__}) / sizeof(cldqn_cl_arg)))
+    set_args((d), (kid), (cldqn_cl_arg[]){__VA_ARGS__},                                            \
+             (int)(sizeof((cldqn_cl_arg[]){__VA_ARGS__}) / sizeof(cldqn_cl_arg)))
 #define TRY(x)                                                                                     \
     do {                                                                                           \
         cldqn_status st_ = (x);                                                                    \
@@ -132,6 +133,30 @@ static cldqn_status launch(clnet *d, int kid, size_t n, size_t wg)
     CLDQN_CL_CHECK(clEnqueueNDRangeKernel(d->cl->queue, d->k[kid], 1, NULL, &global, &wg, 0, NULL,
                                           EV(d, kernel_defs[kid].name, "kernel")));
     return CLDQN_OK;
+}
+
+/* Kernel kid, its program built on first use: a build costs tens of
+ * milliseconds even from PoCL's cache (it preprocesses the source to find
+ * the entry), and the fused path needs only q_act of the five programs. */
+static cldqn_status need(clnet *d, int kid)
+{
+    if (d->k[kid]) return CLDQN_OK;
+    const int p = kernel_defs[kid].prog;
+    if (!d->prog[p]) TRY(cldqn_cl_build_program(d->cl, prog_names[p], NULL, &d->prog[p]));
+    TRY(cldqn_cl_create_kernel(d->prog[p], kernel_defs[kid].name, &d->k[kid]));
+    /* td_loss and clip_grad_norm run as one work-group; the rest as many. */
+    size_t cap = (kid == K_TD_LOSS || kid == K_CLIP) ? 256 : 64;
+    /* A CPU runs a work-group as a loop over its items: q_act's 8 items
+     * answer a greedy action in 23 us instead of 53 us with 64 (PoCL). */
+    if (kid == K_QACT && (d->cl->info.type & CL_DEVICE_TYPE_CPU)) cap = 8;
+    d->wg[kid] = cldqn_cl_kernel_wg(d->cl, d->k[kid], cap);
+    return CLDQN_OK;
+}
+
+static cldqn_status set_args(clnet *d, int kid, const cldqn_cl_arg *a, int n)
+{
+    TRY(need(d, kid));
+    return cldqn_cl_set_args(d->k[kid], kernel_defs[kid].name, a, n);
 }
 
 cldqn_qnet_options cldqn_qnet_default_options(void)
@@ -273,17 +298,7 @@ static cldqn_status clnet_create(cldqn_qnet *net, const float *params)
     if ((int)d->gemm < 0)
         return cldqn_fail(CLDQN_ERR_ARG, "$CLDQN_GEMM '%s' is not auto, kernel or clblast", g);
     TRY(cldqn_cl_create(net->opt.device, net->opt.profile, &d->cl));
-    for (int p = 0; p < N_PROGS; p++)
-        TRY(cldqn_cl_build_program(d->cl, prog_names[p], NULL, &d->prog[p]));
-    for (int k = 0; k < N_KERNELS; k++) {
-        TRY(cldqn_cl_create_kernel(d->prog[kernel_defs[k].prog], kernel_defs[k].name, &d->k[k]));
-        /* td_loss and clip_grad_norm run as one work-group; the rest as many. */
-        size_t cap = (k == K_TD_LOSS || k == K_CLIP) ? 256 : 64;
-        /* A CPU runs a work-group as a loop over its items: q_act's 8 items
-         * answer a greedy action in 23 us instead of 53 us with 64 (PoCL). */
-        if (k == K_QACT && (d->cl->info.type & CL_DEVICE_TYPE_CPU)) cap = 8;
-        d->wg[k] = cldqn_cl_kernel_wg(d->cl, d->k[k], cap);
-    }
+    TRY(need(d, K_QACT)); /* acting, on either path */
 
     const cldqn_net_shape *s = &net->lay.shape;
     const size_t F = sizeof(float), total = net->lay.total;
@@ -336,7 +351,12 @@ static cldqn_status clnet_create(cldqn_qnet *net, const float *params)
     TRY(new_buffer(d, (size_t)net->opt.max_states * 4, &d->states));
     TRY(new_buffer(d, (size_t)net->opt.max_states * 4, &d->actions));
     CLDQN_CL_CHECK(clFinish(d->cl->queue));
-    return fused_create(net);
+    TRY(fused_create(net));
+    /* The layered path needs every kernel: build them now, so that a
+     * broken one fails here rather than mid-training. */
+    if (!d->fused)
+        for (int k = 0; k < N_KERNELS; k++) TRY(need(d, k));
+    return CLDQN_OK;
 }
 
 /* Hand-written kernel or CLBlast for a (rows x I) * (I x O) product.

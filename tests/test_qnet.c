@@ -374,9 +374,9 @@ static void test_build_failure(void)
     /* A kernel dir whose dense.cl does not compile; the others are copies. */
     char dir[] = "/tmp/cldqn-kernels-XXXXXX";
     CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
-    const char *names[] = {"common", "embed", "td", "optim"};
+    const char *names[] = {"common", "embed", "td", "optim", "act"};
     char path[512], cmd[1200];
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         snprintf(cmd, sizeof cmd, "cp '%s/kernels/%s.cl' '%s/'", CLDQN_SOURCE_DIR, names[i], dir);
         CU_ASSERT_EQUAL(system(cmd), 0);
     }
@@ -387,7 +387,10 @@ static void test_build_failure(void)
     fclose(f);
     setenv("CLDQN_KERNEL_DIR", dir, 1);
     cldqn_qnet *net = NULL;
-    cldqn_status st = try_create(cldqn_qnet_default_options(), &net);
+    /* The layered path builds dense at creation (the fused path never needs it). */
+    cldqn_qnet_options o = cldqn_qnet_default_options();
+    o.path = CLDQN_PATH_LAYERED;
+    cldqn_status st = try_create(o, &net);
     unsetenv("CLDQN_KERNEL_DIR");
     CU_ASSERT_EQUAL(st, CLDQN_ERR_BUILD);
     CU_ASSERT_PTR_NULL(net);
@@ -399,7 +402,7 @@ static void test_build_failure(void)
     /* A missing file is an I/O error, not a crash. */
     remove(path);
     setenv("CLDQN_KERNEL_DIR", dir, 1);
-    CU_ASSERT_EQUAL(try_create(cldqn_qnet_default_options(), &net), CLDQN_ERR_IO);
+    CU_ASSERT_EQUAL(try_create(o, &net), CLDQN_ERR_IO);
     unsetenv("CLDQN_KERNEL_DIR");
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CU_ASSERT_EQUAL(system(cmd), 0);

@@ -42,7 +42,8 @@ static void usage(FILE *f)
         "Measures on one OpenCL device: empty-kernel launch latency, updates/s of the\n"
         "seed network (500x10, 50, 50, 6) at batch 32 (minibatch-mean MSE, loss read\n"
         "back, and the next action) through the Q-network API (its own path choice and\n"
-        "forced layered) and directly through the fused kernel, larger batches and\n"
+        "forced layered; the target synced as often as the preset syncs it) and directly\n"
+        "through the fused kernel (target never synced), larger batches and\n"
         "hidden sizes, the per-sample (seed) mode, greedy-action latency\n"
         "and env steps/s of the default preset's training loop (%d steps from %d past\n"
         "learning-starts, or 5*S seconds). S (default 1) is the time per row; each row\n"
@@ -235,13 +236,20 @@ typedef struct {
     int next;
     float loss;
     int32_t action;
+    int64_t calls, sync_every; /* target synced every sync_every updates */
 } qnet_ctx;
 
 /* The trainer's call: update, loss and the next greedy action (one launch
- * and one read-back on the fused path). */
+ * and one read-back on the fused path), with the target synced as often as
+ * the preset syncs it (every target-every / train-every updates), so a cost
+ * the update pays per target (the fused path's max-Q table) is counted. */
 static cldqn_status qnet_call(void *p)
 {
     qnet_ctx *q = p;
+    if (q->sync_every > 0 && q->calls++ % q->sync_every == 0) {
+        cldqn_status st = cldqn_qnet_sync_target(q->net);
+        if (st) return st;
+    }
     const cldqn_batch *b = &q->bs.b[q->next];
     cldqn_status st = cldqn_qnet_update_act(q->net, b, b->next_state[0], &q->loss, &q->action);
     q->next = (q->next + 1) % N_BATCHES;
@@ -293,6 +301,15 @@ static cldqn_status learn_config(cldqn_update_mode mode, cldqn_learn_config *out
     cldqn_status st = cldqn_config_preset(&cfg, mode == CLDQN_UPDATE_MEAN ? "default" : "seed");
     *out = cfg.learn;
     return st;
+}
+
+/* Updates between target syncs in the preset of this mode (0: the seed's
+ * sync at episode ends, about one per thousand updates). */
+static int64_t preset_sync_every(cldqn_update_mode mode)
+{
+    cldqn_config cfg;
+    if (cldqn_config_preset(&cfg, mode == CLDQN_UPDATE_MEAN ? "default" : "seed")) return 0;
+    return cfg.target_every > 0 ? cfg.target_every / cfg.train_every : 1000;
 }
 
 static cldqn_status make_params(const cldqn_net_shape *sh, cldqn_layout *lay, float **params)
@@ -358,6 +375,7 @@ static cldqn_status qnet_ctx_init(const char *device, cldqn_update_path path,
     }
     free(params);
     if (st) batches_free(&q->bs);
+    q->sync_every = preset_sync_every(mode);
     return st;
 }
 

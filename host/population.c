@@ -43,7 +43,8 @@
 #define IN_G(bp)      (5 * (bp))
 #define IN_GAMMA(bp)  (5 * (bp) + 1)
 #define IN_ADAM(bp)   (5 * (bp) + 4)
-#define IN_STRIDE(bp) (7 * (bp) + 4)
+#define IN_HYP(bp)    (7 * (bp) + 4) /* b1, b2, eps, 1 - b1, 1 - b2, huber delta, max norm */
+#define IN_STRIDE(bp) (7 * (bp) + 12)
 
 #define EVAL_MAX_STEPS 200 /* as trainer.c */
 #define FUSED_WG_CPU   16  /* as fused.c's defaults */
@@ -111,15 +112,30 @@ static int32_t float_bits(float x)
 
 /* ---- configurations ------------------------------------------------------ */
 
-/* Settings that only the host side of each agent reads: neither the kernel
- * program nor its arguments depend on them, so agents may differ in them
- * (the launch takes whichever agents learn on a step). */
-static const char *const sweep_keys[] = {
-    "seed",         "lr",          "gamma",           "eps-start",  "eps-end", "eps-decay-steps",
-    "target-every", "train-every", "learning-starts", "eval-every", NULL};
+/* Settings that neither the kernel program nor the launch depends on, so
+ * agents may differ in them: the host side of each agent reads most, the
+ * Adam and loss settings travel in each agent's packed input (the launch
+ * takes whichever agents learn on a step). clip may differ only among
+ * values > 0 (the program is built with or without clipping). */
+static const char *const sweep_keys[] = {"seed",
+                                         "lr",
+                                         "gamma",
+                                         "eps-start",
+                                         "eps-end",
+                                         "eps-decay-steps",
+                                         "target-every",
+                                         "train-every",
+                                         "learning-starts",
+                                         "eval-every",
+                                         "beta1",
+                                         "beta2",
+                                         "adam-eps",
+                                         "huber-delta",
+                                         "clip",
+                                         NULL};
 #define SWEEP_KEYS_TEXT                                                                            \
     "seed, lr, gamma, eps-start, eps-end, eps-decay-steps, target-every, train-every, "            \
-    "learning-starts, eval-every"
+    "learning-starts, eval-every, beta1, beta2, adam-eps, huber-delta, clip"
 
 static int sweep_key_ok(const char *key)
 {
@@ -142,6 +158,13 @@ static cldqn_config without_swept(const cldqn_config *c, const cldqn_config *ref
     x.train_every = ref->train_every;
     x.learning_starts = ref->learning_starts;
     x.eval_every = ref->eval_every;
+    x.learn.beta1 = ref->learn.beta1;
+    x.learn.beta2 = ref->learn.beta2;
+    x.learn.eps = ref->learn.eps;
+    x.learn.huber_delta = ref->learn.huber_delta;
+    /* The program is built with or without clipping: all clip, or none. */
+    if ((x.learn.max_grad_norm > 0) == (ref->learn.max_grad_norm > 0))
+        x.learn.max_grad_norm = ref->learn.max_grad_norm;
     return x;
 }
 
@@ -388,8 +411,6 @@ static cldqn_status create_device(cldqn_population *p, const float *init_params)
         return st;
     }
     free(zeros);
-    const cldqn_learn_config *l = &c->learn;
-    const float omb1 = 1.0f - l->beta1, omb2 = 1.0f - l->beta2; /* as ref_adam */
     const int B = c->batch;
     cl_mem order[5] = {p->buf[CLDQN_BUF_PARAMS], p->buf[CLDQN_BUF_GRAD], p->buf[CLDQN_BUF_ADAM_M],
                        p->buf[CLDQN_BUF_ADAM_V], p->buf[CLDQN_BUF_TARGET]};
@@ -398,14 +419,7 @@ static cldqn_status create_device(cldqn_population *p, const float *init_params)
     CL_TRY(clSetKernelArg(p->kern, 6, sizeof(cl_mem), &p->ws));
     CL_TRY(clSetKernelArg(p->kern, 7, sizeof(cl_mem), &p->out));
     CL_TRY(clSetKernelArg(p->kern, 8, sizeof(int), &B));
-    CL_TRY(clSetKernelArg(p->kern, 9, sizeof(float), &l->beta1));
-    CL_TRY(clSetKernelArg(p->kern, 10, sizeof(float), &l->beta2));
-    CL_TRY(clSetKernelArg(p->kern, 11, sizeof(float), &l->eps));
-    CL_TRY(clSetKernelArg(p->kern, 12, sizeof(float), &omb1));
-    CL_TRY(clSetKernelArg(p->kern, 13, sizeof(float), &omb2));
-    CL_TRY(clSetKernelArg(p->kern, 14, sizeof(float), &l->huber_delta));
-    CL_TRY(clSetKernelArg(p->kern, 15, sizeof(float), &l->max_grad_norm));
-    CL_TRY(clSetKernelArg(p->kern, 16, sizeof(cl_mem), &p->list));
+    CL_TRY(clSetKernelArg(p->kern, 9, sizeof(cl_mem), &p->list));
     return CLDQN_OK;
 }
 
@@ -614,6 +628,10 @@ static cldqn_status pack(cldqn_population *p, int i, int next_state)
     }
     in[IN_G(bp)] = next_state;
     in[IN_GAMMA(bp)] = float_bits(c->learn.gamma);
+    const cldqn_learn_config *l = &c->learn;
+    const float hyp[7] = {l->beta1,        l->beta2,       l->eps,          1.0f - l->beta1,
+                          1.0f - l->beta2, l->huber_delta, l->max_grad_norm}; /* as ref_adam */
+    for (int j = 0; j < 7; j++) in[IN_HYP(bp) + j] = float_bits(hyp[j]);
     const int steps = c->learn.mode == CLDQN_UPDATE_PER_SAMPLE ? c->batch : 1;
     float sc[2];
     for (int k = 0; k < steps; k++) {

@@ -788,23 +788,26 @@ __kernel void fused_target_table(const __global float *target, __global float *w
  * n = agents[g] (only the networks that learn on this step are listed), whose
  * five arrays start at n * FU_NPARAM, packed input at n * FU_IN_STRIDE,
  * scratch at n * FU_SCRATCH and output at 2n. Per network the input also
- * carries gamma (float bits, FU_IN_GAMMA); the learning rate travels inside
- * the per-step Adam scalars already. Each group computes exactly what
- * fused_update computes for that network alone. Idle networks are left out
+ * carries gamma (float bits, FU_IN_GAMMA) and the settings fused_update
+ * takes as arguments (FU_IN_HYP: beta1, beta2, eps, 1 - beta1, 1 - beta2,
+ * Huber delta, max norm), so networks may differ in them; the learning
+ * rate travels inside the per-step Adam scalars already. Each group
+ * computes exactly what fused_update computes for that network alone. Idle networks are left out
  * of the launch rather than skipped by a branch: PoCL 3 lost the loss store
  * of fu_update when the call sat under a (uniform) condition. */
 #define FU_IN_GAMMA  (FU_IN_G + 1)
-#define FU_IN_STRIDE (FU_IN_ADAM + 2 * FU_BP)
+#define FU_IN_HYP    (FU_IN_ADAM + 2 * FU_BP)
+#define FU_IN_STRIDE (FU_IN_HYP + 8)
 __kernel void fused_update_pop(__global float *params, __global float *grad, __global float *m,
                                __global float *v, const __global float *target,
                                const __global int *in, __global float *ws, __global int *out, int B,
-                               float b1, float b2, float eps, float omb1, float omb2,
-                               float huber_delta, float max_norm, const __global int *agents)
+                               const __global int *agents)
 {
     const size_t n = (size_t)agents[get_group_id(0)];
     const __global int *gin = in + n * FU_IN_STRIDE;
+    const __global float *h = (const __global float *)(gin + FU_IN_HYP);
     const size_t po = n * FU_NPARAM;
     fu_update(params + po, grad + po, m + po, v + po, target + po, gin, ws + n * FU_SCRATCH,
-              out + 2 * n, B, as_float(gin[FU_IN_GAMMA]), b1, b2, eps, omb1, omb2, huber_delta,
-              max_norm, 0);
+              out + 2 * n, B, as_float(gin[FU_IN_GAMMA]), h[0], h[1], h[2], h[3], h[4], h[5], h[6],
+              0);
 }

@@ -229,6 +229,35 @@ static void test_sweep_more_keys(void)
     free(c);
 }
 
+/* The Adam and loss settings travel in each agent's packed input: agents
+ * differing in beta1, beta2, adam-eps, huber-delta and clip (Huber loss,
+ * clipping on) equal their solo runs bit for bit; clip on for some agents
+ * and off for others is refused (the program clips or not). */
+static void test_sweep_adam_loss_keys(void)
+{
+    static const char *const set[4][6] = {
+        {NULL},
+        {"beta1", "0.8", "adam-eps", "1e-5", NULL},
+        {"beta2", "0.99", "huber-delta", "0.5", NULL},
+        {"clip", "2", "huber-delta", "3", "beta1", "0.95"},
+    };
+    cldqn_config cfgs[4];
+    for (int i = 0; i < 4; i++) {
+        small_default(&cfgs[i]);
+        cfgs[i].steps = 1000;
+        cfgs[i].learn.loss = CLDQN_LOSS_HUBER;
+        cfgs[i].learn.max_grad_norm = 10.0f;
+        for (int j = 0; j < 6 && set[i][j]; j += 2)
+            CU_ASSERT_EQUAL_FATAL(cldqn_config_set(&cfgs[i], set[i][j], set[i][j + 1], NULL),
+                                  CLDQN_OK);
+    }
+    compare_with_solo(cfgs, 4);
+    cfgs[1].learn.max_grad_norm = 0.0f;
+    cldqn_population *p = NULL;
+    CU_ASSERT_EQUAL(cldqn_population_create(cfgs, 2, &p), CLDQN_ERR_ARG);
+    CU_ASSERT_PTR_NULL(p);
+}
+
 static void test_configs_and_refusals(void)
 {
     cldqn_config base, *cfgs = NULL;
@@ -575,6 +604,8 @@ int register_suites(void)
         {"one checkpoint per agent with its settings", test_save_per_agent},
         {"agents differing in every other sweepable key, K=4: bit-identical to solo",
          test_sweep_more_keys},
+        {"agents differing in Adam betas, eps, Huber delta, clip, K=4: bit-identical",
+         test_sweep_adam_loss_keys},
         {"resume (default loop, K=2): interrupted, save-every, solo agent, mixed files",
          test_resume_default},
         {"resume (seed loop, K=2): the same four ways", test_resume_seed_mode},

@@ -9,10 +9,12 @@
  * fused OpenCL path (tests/test_population.c).
  *
  * Limits: OpenCL backend, fused path only. Agents may differ only in the
- * settings that neither the kernel program nor its arguments read: seed,
+ * settings that neither the kernel program nor the launch depends on: seed,
  * lr, gamma, eps-start, eps-end, eps-decay-steps, target-every,
- * train-every, learning-starts, eval-every (each launch takes whichever
- * agents learn on that step); everything else must be equal.
+ * train-every, learning-starts, eval-every (host side; each launch takes
+ * whichever agents learn on that step), beta1, beta2, adam-eps,
+ * huber-delta and clip (in each agent's packed input; clip all > 0 or all
+ * 0); everything else must be equal.
  *
  * Checkpoints: agent i's PATH.agentI + PATH.agentI.state are exactly what
  * cldqn_trainer_save writes (host/train_state.c), so the population resumes

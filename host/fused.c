@@ -382,8 +382,9 @@ cldqn_status cldqn_fused_update(cldqn_fused *f, cl_mem params, cl_mem grad, cl_m
     CL_TRY(clEnqueueWriteBuffer(f->queue, f->in, wait ? CL_FALSE : CL_TRUE, 0, bytes, in, 0, NULL,
                                 cldqn_clprof_event(f->prof, "write:fused_in", "transfer")));
     size_t wg = f->wg;
-    CL_TRY(clEnqueueNDRangeKernel(f->queue, f->use_table ? f->kern_tt : f->kern, 1, NULL, &wg, &wg,
-                                  0, NULL, cldqn_clprof_event(f->prof, "fused_update", "kernel")));
+    CL_TRY(clEnqueueNDRangeKernel(
+        f->queue, f->use_table ? f->kern_tt : f->kern, 1, NULL, &wg, &wg, 0, NULL,
+        cldqn_clprof_event(f->prof, f->use_table ? "fused_update_tt" : "fused_update", "kernel")));
     if (!wait) {
         CL_TRY(clFlush(f->queue)); /* start it; the caller syncs later */
         return CLDQN_OK;

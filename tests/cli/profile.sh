@@ -54,7 +54,11 @@ check_shape "$T/whole.json"
 W="$T/whole.json"
 [ "$(count update phase "$W")" -eq "$updates" ] || fail "update spans $(count update phase "$W") != $updates"
 [ "$(count "qnet update_act" qnet "$W")" -eq "$updates" ] || fail "qnet update_act spans != $updates"
-[ "$(count fused_update kernel "$W")" -eq "$updates" ] || fail "fused_update events != $updates"
+# The fused update runs as fused_update or, with the max-Q table, fused_update_tt.
+fused() { echo $(($(count fused_update kernel "$1") + $(count fused_update_tt kernel "$1"))); }
+[ "$(fused "$W")" -eq "$updates" ] || fail "fused update events $(fused "$W") != $updates"
+[ "$(count fused_update_tt kernel "$W")" -gt 0 ] || fail "no fused_update_tt events (table never used)"
+[ "$(count fused_target_table kernel "$W")" -gt 0 ] || fail "no fused_target_table events"
 [ "$(count write:fused_in transfer "$W")" -eq "$updates" ] || fail "write:fused_in events != $updates"
 [ "$(count read:fused_out transfer "$W")" -eq "$updates" ] || fail "read:fused_out events != $updates"
 [ "$(count "replay sample" phase "$W")" -eq "$updates" ] || fail "replay sample spans != $updates"
@@ -94,7 +98,7 @@ cmp -s "$T/p.st" "$T/n.st" || fail "checkpoint with --profile differs from one w
 check_shape "$T/win.json"
 [ "$(count "train step" phase "$T/win.json")" -eq 300 ] || fail "window: train steps != 300"
 [ "$(count update phase "$T/win.json")" -eq 150 ] || fail "window: updates != 150"
-[ "$(count fused_update kernel "$T/win.json")" -eq 150 ] || fail "window: fused_update != 150"
+[ "$(fused "$T/win.json")" -eq 150 ] || fail "window: fused updates != 150"
 [ "$(count "evaluation (end of run)" phase "$T/win.json")" -eq 0 ] || fail "window: final evaluation"
 cmp -s "$T/w.st" "$T/n.st" || fail "windowed profile changed the checkpoint"
 
@@ -138,7 +142,8 @@ echo "$err" | grep -q -- "--profile" || fail "--profile --population message: $e
 if command -v python3 > /dev/null; then
     table=$(python3 "$SRC/tools/profile" "$W") || fail "tools/profile failed"
     echo "$table" | head -1 | grep -q "calls" || fail "profile table header: $table"
-    echo "$table" | grep -Eq "^fused_update +kernel +device +$updates " || fail "fused_update row: $table"
+    n_tt=$(count fused_update_tt kernel "$W")
+    echo "$table" | grep -Eq "^fused_update_tt +kernel +device +$n_tt " || fail "fused_update_tt row: $table"
     echo "$table" | grep -Eq "^update +phase +host +$updates " || fail "update row: $table"
     echo "$table" | grep -q "^profile window .* device busy" || fail "no window line: $table"
     kern=$(python3 "$SRC/tools/profile" "$T/lay.json" --cat kernel) || fail "profile --cat kernel"

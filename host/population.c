@@ -376,7 +376,9 @@ static cldqn_status make_buffer(cldqn_population *p, size_t bytes, const void *i
     return CLDQN_OK;
 }
 
-static cldqn_status create_device(cldqn_population *p, const float *init_params)
+/* init: the K agents' (K, total) params, target, Adam m and v; NULL target
+ * means the params, NULL m or v zeros. */
+static cldqn_status create_device(cldqn_population *p, float *const init[4])
 {
     const cldqn_config *c = &p->a[0].cfg;
     cldqn_status st = cldqn_fused_check(&p->lay, &c->learn);
@@ -397,11 +399,13 @@ static cldqn_status create_device(cldqn_population *p, const float *init_params)
     float *zeros = calloc(K * (total > p->nws ? total : p->nws), sizeof(float));
     if (!zeros) return cldqn_fail(CLDQN_ERR_NOMEM, "population: out of memory");
     const size_t pb = K * total * sizeof(float);
-    if ((st = make_buffer(p, pb, init_params, &p->buf[CLDQN_BUF_PARAMS])) ||
-        (st = make_buffer(p, pb, init_params, &p->buf[CLDQN_BUF_TARGET])) ||
+    /* Whole-buffer writes: Oclgrind takes a write at an offset for
+     * uninitialised memory, as it does offset copies. */
+    if ((st = make_buffer(p, pb, init[0], &p->buf[CLDQN_BUF_PARAMS])) ||
+        (st = make_buffer(p, pb, init[1] ? init[1] : init[0], &p->buf[CLDQN_BUF_TARGET])) ||
         (st = make_buffer(p, pb, zeros, &p->buf[CLDQN_BUF_GRAD])) ||
-        (st = make_buffer(p, pb, zeros, &p->buf[CLDQN_BUF_ADAM_M])) ||
-        (st = make_buffer(p, pb, zeros, &p->buf[CLDQN_BUF_ADAM_V])) ||
+        (st = make_buffer(p, pb, init[2] ? init[2] : zeros, &p->buf[CLDQN_BUF_ADAM_M])) ||
+        (st = make_buffer(p, pb, init[3] ? init[3] : zeros, &p->buf[CLDQN_BUF_ADAM_V])) ||
         /* zero scratch: padding columns are read into unused lanes */
         (st = make_buffer(p, K * p->nws * sizeof(float), zeros, &p->ws)) ||
         (st = make_buffer(p, K * p->stride * sizeof(int32_t), p->stage, &p->in)) ||
@@ -423,7 +427,8 @@ static cldqn_status create_device(cldqn_population *p, const float *init_params)
     return CLDQN_OK;
 }
 
-static cldqn_status restore_agent(cldqn_population *p, int i, const char *path);
+static cldqn_status restore_agent(cldqn_population *p, int i, const char *path,
+                                  float *const slices[4]);
 static void resume_eval(cldqn_population *p, int i, cldqn_status *st);
 
 /* Fresh agents, or (paths != NULL) agents continuing from their checkpoints. */
@@ -443,7 +448,7 @@ static cldqn_status create(const cldqn_config *cfgs, int k, const char *const *p
     cldqn_population *p = calloc(1, sizeof *p);
     if (!p) return cldqn_fail(CLDQN_ERR_NOMEM, "population: out of memory");
     p->k = k;
-    float *init = NULL;
+    float *init[4] = {NULL, NULL, NULL, NULL};
     cldqn_net_shape shape = cfgs[0].shape;
     shape.n_states = CLDQN_TAXI_STATES;
     shape.n_actions = CLDQN_TAXI_ACTIONS;
@@ -459,8 +464,10 @@ static cldqn_status create(const cldqn_config *cfgs, int k, const char *const *p
     p->learners = calloc((size_t)k, sizeof(int32_t));
     p->idx = malloc((size_t)batch * sizeof *p->idx);
     p->host = malloc((size_t)k * p->lay.total * sizeof(float));
-    init = malloc((size_t)k * p->lay.total * sizeof(float));
-    if (!p->a || !p->stage || !p->res || !p->learners || !p->idx || !p->host || !init) {
+    const size_t kt = (size_t)k * p->lay.total;
+    for (int j = 0; j < (paths ? 4 : 1); j++) init[j] = malloc(kt * sizeof(float));
+    if (!p->a || !p->stage || !p->res || !p->learners || !p->idx || !p->host || !init[0] ||
+        (paths && (!init[1] || !init[2] || !init[3]))) {
         st = cldqn_fail(CLDQN_ERR_NOMEM, "population: out of memory");
         goto fail;
     }
@@ -479,28 +486,30 @@ static cldqn_status create(const cldqn_config *cfgs, int k, const char *const *p
         cldqn_rng_seed(&g->sample, g->cfg.seed, CLDQN_STREAM_SAMPLE);
         cldqn_rng rinit;
         cldqn_rng_seed(&rinit, g->cfg.seed, CLDQN_STREAM_INIT);
-        cldqn_params_init(&p->lay, g->cfg.init, &rinit, init + (size_t)i * p->lay.total);
-        memcpy(g->host, init + (size_t)i * p->lay.total, p->lay.total * sizeof(float));
+        const size_t off = (size_t)i * p->lay.total;
+        cldqn_params_init(&p->lay, g->cfg.init, &rinit, init[0] + off);
+        memcpy(g->host, init[0] + off, p->lay.total * sizeof(float));
         g->host_valid = 1;
         g->stats.last_loss = NAN;
         g->stats.mean_return = NAN;
         g->stats.episode_loss = NAN;
         g->stats.epsilon = cldqn_config_epsilon(&g->cfg, 0);
         g->stats.optimal_return = optimum;
+        if (paths) {
+            float *const slices[4] = {init[0] + off, init[1] + off, init[2] + off, init[3] + off};
+            st = restore_agent(p, i, paths[i], slices);
+            if (st) goto fail;
+            if (g->stats.elapsed > p->elapsed) p->elapsed = g->stats.elapsed;
+        }
     }
     st = create_device(p, init);
+    for (int i = 0; paths && i < k && !st; i++) resume_eval(p, i, &st);
     if (st) goto fail;
-    for (int i = 0; paths && i < k && !st; i++) {
-        st = restore_agent(p, i, paths[i]);
-        if (!st) resume_eval(p, i, &st);
-        if (p->a[i].stats.elapsed > p->elapsed) p->elapsed = p->a[i].stats.elapsed;
-    }
-    if (st) goto fail;
-    free(init);
+    for (int j = 0; j < 4; j++) free(init[j]);
     *out = p;
     return CLDQN_OK;
 fail:
-    free(init);
+    for (int j = 0; j < 4; j++) free(init[j]);
     cldqn_population_free(p);
     return st;
 }
@@ -851,22 +860,20 @@ cldqn_status cldqn_population_run(cldqn_population *p, const cldqn_pop_hooks *h)
 
 /* ---- save and resume ----------------------------------------------------- */
 
-/* Agent i's slice of device buffer j into or out of host memory. */
-static cldqn_status slice_io(cldqn_population *p, int j, int i, int write, float *host)
+/* Agent i's slice of device buffer j into host memory. */
+static cldqn_status read_slice(cldqn_population *p, int j, int i, float *host)
 {
     const size_t bytes = p->lay.total * sizeof(float);
-    if (write)
-        CL_TRY(clEnqueueWriteBuffer(p->cl->queue, p->buf[j], CL_TRUE, (size_t)i * bytes, bytes,
-                                    host, 0, NULL, NULL));
-    else
-        CL_TRY(clEnqueueReadBuffer(p->cl->queue, p->buf[j], CL_TRUE, (size_t)i * bytes, bytes, host,
-                                   0, NULL, NULL));
+    CL_TRY(clEnqueueReadBuffer(p->cl->queue, p->buf[j], CL_TRUE, (size_t)i * bytes, bytes, host, 0,
+                               NULL, NULL));
     return CLDQN_OK;
 }
 
 /* Agent i continues from path (a solo or a population checkpoint): what
- * cldqn_trainer_resume restores, in the agent's slices and fields. */
-static cldqn_status restore_agent(cldqn_population *p, int i, const char *path)
+ * cldqn_trainer_resume restores, into the agent's fields and its slices of
+ * the initial params, target, Adam m and v (slices[0..3], total each). */
+static cldqn_status restore_agent(cldqn_population *p, int i, const char *path,
+                                  float *const slices[4])
 {
     agent *g = &p->a[i];
     cldqn_train_state s;
@@ -875,15 +882,17 @@ static cldqn_status restore_agent(cldqn_population *p, int i, const char *path)
     uint64_t fh;
     cldqn_status st = cldqn_train_state_load(path, &g->cfg, &stored, &lay, &s, &fh);
     if (st) return st;
-    if ((st = cldqn_replay_restore(g->rb, s.replay, s.n_replay, s.replay_pushed)) ||
-        (st = slice_io(p, CLDQN_BUF_PARAMS, i, 1, (float *)s.params)) ||
-        (st = slice_io(p, CLDQN_BUF_TARGET, i, 1, (float *)s.target)) ||
-        (st = slice_io(p, CLDQN_BUF_ADAM_M, i, 1, (float *)s.adam_m)) ||
-        (st = slice_io(p, CLDQN_BUF_ADAM_V, i, 1, (float *)s.adam_v))) {
+    st = cldqn_replay_restore(g->rb, s.replay, s.n_replay, s.replay_pushed);
+    if (st) {
         cldqn_train_state_free(&s);
         return st;
     }
-    memcpy(g->host, s.params, p->lay.total * sizeof(float));
+    const size_t bytes = p->lay.total * sizeof(float);
+    memcpy(slices[0], s.params, bytes);
+    memcpy(slices[1], s.target, bytes);
+    memcpy(slices[2], s.adam_m, bytes);
+    memcpy(slices[3], s.adam_v, bytes);
+    memcpy(g->host, s.params, bytes);
     g->host_valid = 1;
     g->env.rng = s.env_rng;
     g->env.state = s.env_state;
@@ -959,9 +968,9 @@ cldqn_status cldqn_population_save(cldqn_population *p, int i, const char *path)
         free(items);
         return cldqn_fail(CLDQN_ERR_NOMEM, "out of memory saving '%s'", path);
     }
-    if ((st = refresh_host(p, g)) || (st = slice_io(p, CLDQN_BUF_TARGET, i, 0, buf)) ||
-        (st = slice_io(p, CLDQN_BUF_ADAM_M, i, 0, buf + total)) ||
-        (st = slice_io(p, CLDQN_BUF_ADAM_V, i, 0, buf + 2 * total)))
+    if ((st = refresh_host(p, g)) || (st = read_slice(p, CLDQN_BUF_TARGET, i, buf)) ||
+        (st = read_slice(p, CLDQN_BUF_ADAM_M, i, buf + total)) ||
+        (st = read_slice(p, CLDQN_BUF_ADAM_V, i, buf + 2 * total)))
         goto out;
     for (size_t j = 0; j < n_rb; j++) items[j] = *cldqn_replay_get(g->rb, j);
     cldqn_train_state s = {

@@ -190,7 +190,8 @@ static int train_population(const cldqn_config *cfg, cldqn_config *cfgs, int n,
         return 1;
     }
     pop_ctx ctx = {0};
-    if (cfg->metrics[0] && !(ctx.metrics = fopen(cfg->metrics, "w"))) {
+    /* A resumed run appends to its metrics, as the solo trainer's does. */
+    if (cfg->metrics[0] && !(ctx.metrics = fopen(cfg->metrics, resume ? "a" : "w"))) {
         fprintf(stderr, "cldqn: --metrics: cannot write '%s': %s\n", cfg->metrics, strerror(errno));
         cldqn_population_free(p);
         free(cfgs);

@@ -100,11 +100,15 @@ expect_error 2 "cannot open" --sweep-file "$T/none.txt"
 state_hash() { head -c 4096 "$1" | grep -ao '"data_hash":"[0-9a-f]*"'; }
 [ -n "$(state_hash "$T/p.agent0.safetensors.state")" ] || fail "no data_hash in the state file"
 "$BIN" train "${COMMON[@]}" --steps 700 --seed 5 --population 2 --sweep gamma=0.9,0.99 \
-    --out "$T/c.safetensors" > /dev/null 2> "$T/err" || fail "run to 700: $(cat "$T/err")"
+    --out "$T/c.safetensors" --metrics "$T/c.jsonl" > /dev/null 2> "$T/err" ||
+    fail "run to 700: $(cat "$T/err")"
 cp "$T/c.agent1.safetensors" "$T/s.safetensors"
 cp "$T/c.agent1.safetensors.state" "$T/s.safetensors.state"
-"$BIN" train --resume "$T/c.safetensors" --steps 1200 > "$T/out" 2> "$T/err" ||
-    fail "population resume: $(cat "$T/err")"
+"$BIN" train --resume "$T/c.safetensors" --steps 1200 --metrics "$T/c.jsonl" > "$T/out" \
+    2> "$T/err" || fail "population resume: $(cat "$T/err")"
+# The metrics go on in the same file: evaluations at 600 (before) and 1200.
+[ "$(grep -c '"type": "eval", "agent": 1' "$T/c.jsonl")" -eq 2 ] ||
+    fail "resume: metrics not appended: $(grep eval "$T/c.jsonl")"
 grep -q "^population of 2: 2400 env steps" "$T/out" || fail "resume summary: $(cat "$T/out")"
 for i in 0 1; do
     cmp "$T/c.agent$i.safetensors" "$T/p.agent$i.safetensors" || fail "resumed agent $i differs"

@@ -120,6 +120,31 @@ done
     fail "layered without --profile"
 cmp -s "$T/l.st" "$T/l2.st" || fail "layered: --profile changed the checkpoint"
 
+# --- a run that stops: SIGINT, and the numeric guard --------------------------
+# Both still write the trace of what ran.
+"$BIN" train --quiet --steps 300000 --out "$T/i.st" --profile "$T/int.json" --profile-steps 0 \
+    > "$T/int.out" 2> "$T/int.err" &
+pid=$!
+sleep 2
+kill -INT $pid
+wait $pid
+rc=$?
+[ $rc -eq 130 ] || fail "SIGINT: exit $rc, expected 130: $(cat "$T/int.err")"
+grep -q "^profile: $T/int.json ([0-9]* events)$" "$T/int.out" || fail "SIGINT: no profile line"
+check_shape "$T/int.json"
+[ "$(count "profile window" window "$T/int.json")" -eq 1 ] || fail "SIGINT: no profile window"
+[ "$(count "train step" phase "$T/int.json")" -gt 0 ] || fail "SIGINT: no train steps"
+# lr 1e12 overflows within a few updates (tests/cli/numeric.sh); the failing
+# update is in the trace too.
+"$BIN" train --quiet --seed 2 --steps 100000 --lr 1e12 --replay 3000 --learning-starts 64 \
+    --batch 32 --eval-every 0 --out "$T/nan.st" --profile "$T/nan.json" --profile-steps 0 \
+    > /dev/null 2> "$T/nan.err" && fail "lr 1e12 did not fail"
+grep -q "non-finite" "$T/nan.err" || fail "lr 1e12: $(cat "$T/nan.err")"
+check_shape "$T/nan.json"
+nu=$(count update phase "$T/nan.json")
+[ "$nu" -ge 1 ] && [ "$(count "qnet update_act" qnet "$T/nan.json")" -eq "$nu" ] ||
+    fail "lr 1e12: $nu update spans"
+
 # Written atomically: no temporary files left beside the traces.
 ls "$T" | grep -q '\.tmp\.' && fail "temporary files left: $(ls "$T")"
 

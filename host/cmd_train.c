@@ -566,6 +566,11 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
         free(owned);
         return rc;
     }
+    if (run) { /* cldqn-mpi splits populations; one agent has nothing to split */
+        fprintf(stderr, "cldqn-mpi: train needs --population K, --sweep or --sweep-file (one "
+                        "agent: use cldqn train)\n");
+        return 2;
+    }
 
     cldqn_trainer *t = NULL;
     cldqn_status st =

@@ -61,21 +61,22 @@ typedef struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: mpirun -np R cldqn-mpi train --population K [--sweep KEY=V1,V2,... ...]\n"
-               "                                    [any other cldqn train option]\n\n"
-               "Splits the population of `cldqn train --population` over R MPI ranks: every rank\n"
-               "trains a contiguous block of the K agents (rank r: agents r*K/R .. (r+1)*K/R - 1)\n"
-               "as one population on its own OpenCL device; rank 0 prints the results table in\n"
-               "agent order, the aggregate env steps/s and the ranks and devices used, and writes\n"
-               "--metrics. Checkpoints get the names of the one-process run (OUT with .agentI,\n"
-               "I the global agent index), written by the rank that trained the agent. Agent\n"
-               "i's weights are the same bytes as in `cldqn train --population K` on the same\n"
-               "kind of device.\n\n"
-               "Device per rank: --device D (or $CLDQN_DEVICE) for every rank; otherwise, if\n"
-               "there are GPUs, GPU number (local rank mod GPU count), the local rank being\n"
-               "the rank among those on the same node; without GPUs, the device cldqn train\n"
-               "would take (PoCL: the CPU device with the most compute units).\n\n"
-               "'cldqn-mpi train --help' also lists cldqn train's options.\n");
+    fprintf(
+        f, "usage: mpirun -np R cldqn-mpi train --population K [--sweep KEY=V1,V2,... ...]\n"
+           "                                    [--sweep-file FILE] [other cldqn train options]\n\n"
+           "Splits the population of `cldqn train --population` over R MPI ranks: every rank\n"
+           "trains a contiguous block of the K agents (rank r: agents r*K/R .. (r+1)*K/R - 1)\n"
+           "as one population on its own OpenCL device; rank 0 prints the results table in\n"
+           "agent order, the aggregate env steps/s and the ranks and devices used, and writes\n"
+           "--metrics. Checkpoints get the names of the one-process run (OUT with .agentI,\n"
+           "I the global agent index), written by the rank that trained the agent. Agent\n"
+           "i's weights are the same bytes as in `cldqn train --population K` on the same\n"
+           "kind of device.\n\n"
+           "Device per rank: --device D (or $CLDQN_DEVICE) for every rank; otherwise, if\n"
+           "there are GPUs, GPU number (local rank mod GPU count), the local rank being\n"
+           "the rank among those on the same node; without GPUs, the device cldqn train\n"
+           "would take (PoCL: the CPU device with the most compute units).\n\n"
+           "'cldqn-mpi train --help' also lists cldqn train's options.\n");
 }
 
 /* ---- device ---------------------------------------------------------------- */
@@ -491,12 +492,8 @@ static int dispatch(mpi_ctx *mc, int argc, char **argv)
         char *help[] = {"train", "--help", NULL};
         return cldqn_cmd_train(2, help);
     }
-    if (!has_arg(argc - 1, argv + 1, "--population") && !has_arg(argc - 1, argv + 1, "--sweep")) {
-        if (root)
-            fprintf(stderr, "cldqn-mpi: train needs --population K or --sweep (one agent: use "
-                            "cldqn train)\n");
-        return 2;
-    }
+    /* A run that is no population is refused by cldqn_cmd_train_with (the
+     * population may come from a config file). */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

@@ -76,14 +76,20 @@ cmp -s "$T/even-mpi.agent0.safetensors" "$T/even-mpi.agent2.safetensors" &&
     fail "agents 0 and 2 ended with the same checkpoint"
 grep -q '"type": "eval", "agent": 3, "steps": 3000' "$T/even-mpi.jsonl" ||
     fail "no eval line of agent 3 at step 3000"
-# The seed's loop (target sync when an episode terminates: those episode
-# lines come first in a step), split 1 + 2.
-compare seedloop 2 3 --steps 3000 --target-every 0 --time-limit 0 --episode-steps 300 \
-    --learning-starts 100 --eps-decay-steps 1500 --eval-every 1000 --quiet
+# Agents 0 and 2 in the seed's loop (target sync when an episode terminates:
+# those episode lines come first in a step), agent 1 not; split 1 + 2.
+compare seedloop 2 3 --steps 3000 --sweep target-every=0,100 --time-limit 0 \
+    --episode-steps 300 --learning-starts 100 --eps-decay-steps 1500 --eval-every 1000 --quiet
 grep -q '"terminated": true' "$T/seedloop-mpi.jsonl" || fail "seedloop: no terminated episode"
 # One agent, two ranks: rank 0 has none.
 compare single 2 1 --steps 500 --learning-starts 100 --quiet --seed 7
 grep -q "^rank 0 on .*: no agents" "$T/single-mpi.out" || fail "single: rank 0 line"
+# The population from a config file.
+printf 'population = 2\nsteps = 300\nlearning-starts = 100\nquiet = true\n' > "$T/pop.cfg"
+mpi 2 train --config "$T/pop.cfg" --out "$T/cfg.safetensors" > "$T/out" 2> "$T/err" ||
+    fail "config-file population: $(cat "$T/err")"
+grep -q "^population of 2 across 2 MPI ranks: 600 env steps" "$T/out" ||
+    fail "config-file population: $(cat "$T/out")"
 
 # Errors: one line, the same code from every rank (mpirun returns it).
 expect_error() { # code, pattern, args...

@@ -381,6 +381,25 @@ static int crossed(int64_t before, int64_t after, int64_t k)
     return after / k > before / k;
 }
 
+/* Updates earned by the env steps before+1 .. after: one per step j that is
+ * a multiple of train_every and after which the memory held more than
+ * learning_starts and at least batch transitions, as a one-env loop would
+ * update after step j. Called after the iteration's pushes. */
+static int64_t updates_due(const cldqn_trainer *t, int64_t before, int64_t after)
+{
+    const cldqn_config *c = &t->cfg;
+    const int64_t cap = (int64_t)cldqn_replay_capacity(t->rb);
+    int64_t need = c->learning_starts + 1 > c->batch ? c->learning_starts + 1 : c->batch;
+    /* The memory holds min(pushed, capacity) after a step. */
+    const int64_t pushed = (int64_t)cldqn_replay_pushed(t->rb);
+    if (need > cap || pushed < need) return 0;
+    /* Step j pushed pushed - (after - j) transitions in all: the first
+     * step with enough, minus one, bounds the steps that count. */
+    int64_t lo = after - (pushed - need) - 1;
+    if (lo < before) lo = before;
+    return after / c->train_every - lo / c->train_every;
+}
+
 /* One iteration: one env step in each env, then its updates, target sync and
  * episode ends (the order of trainer.h). */
 static cldqn_status iteration(cldqn_trainer *t, const cldqn_train_hooks *h)
@@ -457,8 +476,8 @@ static cldqn_status iteration(cldqn_trainer *t, const cldqn_train_hooks *h)
         if (r->truncated || capped) end_episode(t, h, 0, 0);
         return CLDQN_OK;
     }
-    int64_t n_updates = after / c->train_every - before / c->train_every;
-    if (can_learn && n_updates > 0) {
+    int64_t n_updates = can_learn ? updates_due(t, before, after) : 0;
+    if (n_updates > 0) {
         /* The update also returns the greedy action for one state: that of
          * the first env whose episode goes on (env 0's if none does). */
         int next = t->res[0].next_state;

@@ -134,21 +134,26 @@ static void vec_reference(const cldqn_config *c, int64_t total_steps, ref_run *r
             ref_argmax(q, 1, 6, &a[i]);
         }
         cldqn_taxi_step_result res[MAX_ENVS];
+        size_t held[MAX_ENVS]; /* memory size after env i's push */
         for (int i = 0; i < N; i++) {
             cldqn_taxi_step(&env[i], a[i], &res[i]);
             cldqn_transition tr = {
                 (uint16_t)s[i],        (uint16_t)res[i].next_state, (uint8_t)a[i],
                 (int8_t)res[i].reward, (uint8_t)res[i].terminated,  0};
             cldqn_replay_push(rb, &tr);
+            held[i] = cldqn_replay_size(rb);
             ret[i] += res[i].reward;
             len[i]++;
             s[i] = res[i].next_state;
         }
         int64_t before = step;
         step += N;
-        size_t held = cldqn_replay_size(rb);
-        if ((int64_t)held > c->learning_starts && held >= (size_t)c->batch)
-            for (int64_t k = before / c->train_every; k < step / c->train_every; k++)
+        /* The updates a one-env loop would make after env steps before+1..step:
+         * after step j when j is a multiple of train_every and the memory
+         * then held enough; all run after the N pushes. */
+        for (int i = 0; i < N; i++)
+            if ((before + i + 1) % c->train_every == 0 && (int64_t)held[i] > c->learning_starts &&
+                held[i] >= (size_t)c->batch)
                 ref_update_once(c, r, rb, &sample);
         if (step / c->target_every > before / c->target_every) {
             memcpy(r->target, r->params, n * 4);
@@ -507,6 +512,26 @@ static void test_crossings(void)
     cldqn_trainer_free(t);
 }
 
+/* The updates depend on the step count alone, as with one env: after S
+ * steps, one per multiple of train_every from the first step after which
+ * the memory held more than learning_starts (here 100), whatever N. */
+static void test_update_count(void)
+{
+    static const int ns[] = {1, 3, 7, 64};
+    for (int k = 0; k < 4; k++) {
+        cldqn_config c;
+        envs_test_config(&c, ns[k]);
+        c.steps = 1024;
+        cldqn_trainer *t;
+        CU_ASSERT_EQUAL_FATAL(cldqn_trainer_create(&c, &t), CLDQN_OK);
+        CU_ASSERT_EQUAL(cldqn_trainer_run(t, NULL), CLDQN_OK);
+        int64_t s = cldqn_trainer_stats(t)->steps, want = 0;
+        for (int64_t j = 101; j <= s; j++) want += j % 2 == 0;
+        CU_ASSERT_EQUAL(cldqn_trainer_stats(t)->updates, want);
+        cldqn_trainer_free(t);
+    }
+}
+
 /* The seed loop (sync at termination) runs one env; other settings refused. */
 static void test_refusals(void)
 {
@@ -543,6 +568,7 @@ int register_suites(void)
         {"resume of an N-env run is bit-identical", test_resume_bit_identical},
         {"state files: N recorded, old layout for N = 1", test_state_file_envs},
         {"evaluations, saves and syncs on crossings", test_crossings},
+        {"updates as one env would make them", test_update_count},
         {"refusals and checkpoint JSON", test_refusals},
         {NULL, NULL}};
     return harness_add_suite("envs", setup, teardown, tests);

@@ -17,11 +17,13 @@
  * iteration resets the envs whose episode ended, draws the exploration coin
  * and random action of each env in env order (env i acts with the epsilon of
  * env step steps + i), gets the greedy actions of all exploiting envs from
- * one cldqn_qnet_greedy launch (none when all explore or the act cache holds
- * the one state needed), steps the N envs and pushes their N transitions in
- * env order (steps += N), runs one update per multiple of train_every the
- * step counter crossed (N = 3, train_every 2: 1, 2, 1, 2, ... updates, the
- * exact ratio over time), syncs the target once if it crossed a multiple of
+ * one cldqn_qnet_greedy launch (an env in the state whose action the last
+ * update returned takes that; no launch when no env is left), steps the N envs and pushes their N
+ * transitions in env order (steps += N), runs the updates a one-env loop would have made after
+ * those N steps (one per step that is a multiple of train_every and after which the memory held
+ * enough: N = 3, train_every 2 gives 1, 2, 1, 2,
+ * ... updates, so the count after S steps does not depend on N), then syncs
+ * the target once if the step counter crossed a multiple of
  * target_every, then ends the finished episodes in env order. Evaluation,
  * saving and the on_eval/on_save hooks likewise run when the counter crosses
  * a multiple of eval_every/save_every; step and episode limits are checked

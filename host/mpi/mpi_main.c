@@ -415,7 +415,9 @@ static int run_share(const mpi_ctx *mc, const cldqn_config *cfgs, int n, FILE *m
             }
             if (rc > 128)
                 fprintf(stderr,
-                        "cldqn-mpi: interrupted; checkpoints saved (no resume for populations)\n");
+                        "cldqn-mpi: interrupted; checkpoints saved (continue on one device "
+                        "with cldqn train --resume %s)\n",
+                        base->out);
         }
         fflush(stdout);
     }

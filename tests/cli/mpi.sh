@@ -91,6 +91,37 @@ mpi 2 train --config "$T/pop.cfg" --out "$T/cfg.safetensors" > "$T/out" 2> "$T/e
 grep -q "^population of 2 across 2 MPI ranks: 600 env steps" "$T/out" ||
     fail "config-file population: $(cat "$T/out")"
 
+# SIGINT to mpirun reaches every rank: the step finishes, every agent's
+# checkpoint is written (save-every shows that both ranks are training), rank 0
+# prints the table, and one process continues the population from the files.
+# (mpirun itself in the background, not the mpi function: a background
+# subshell would ignore SIGINT; the watchdog ends a run the signal missed.)
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0" \
+    LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$SUPP:print_suppressions=0" \
+    mpirun -q --allow-run-as-root --oversubscribe -np 2 "$MPI_BIN" train --population 2 \
+    --steps 100000000 --save-every 500 --quiet --out "$T/i.safetensors" \
+    > "$T/i.out" 2> "$T/i.err" &
+pid=$!
+(
+    trap 'kill $s; exit 0' TERM
+    sleep 120 &
+    s=$!
+    wait $s
+    kill -TERM $pid
+) 2> /dev/null &
+watchdog=$!
+for _ in $(seq 300); do
+    [ -s "$T/i.agent0.safetensors" ] && [ -s "$T/i.agent1.safetensors" ] && break
+    sleep 0.1
+done
+kill -INT $pid
+wait $pid && fail "SIGINT: exit 0"
+kill $watchdog 2> /dev/null
+grep -q "interrupted; checkpoints saved" "$T/i.err" || fail "SIGINT: message: $(cat "$T/i.err")"
+grep -q "^population of 2 across 2 MPI ranks" "$T/i.out" || fail "SIGINT: no table"
+"$BIN" train --resume "$T/i.safetensors" --steps 1000 --quiet > "$T/out" 2> "$T/err" ||
+    fail "resume of the interrupted population: $(cat "$T/err")"
+
 # Errors: one line, the same code from every rank (mpirun returns it).
 expect_error() { # code, pattern, args...
     local code=$1 pat=$2

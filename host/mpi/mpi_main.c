@@ -75,7 +75,9 @@ static void usage(FILE *f)
            "Device per rank: --device D (or $CLDQN_DEVICE) for every rank; otherwise, if\n"
            "there are GPUs, GPU number (local rank mod GPU count), the local rank being\n"
            "the rank among those on the same node; without GPUs, the device cldqn train\n"
-           "would take (PoCL: the CPU device with the most compute units).\n\n"
+           "would take for the rank's block (PoCL: pthread, or basic for one agent).\n\n"
+           "No --resume: Ctrl-C (or SIGTERM to mpirun) saves every agent, and one process\n"
+           "continues the whole population with cldqn train --resume OUT.\n\n"
            "'cldqn-mpi train --help' also lists cldqn train's options.\n");
 }
 

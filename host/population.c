@@ -894,18 +894,19 @@ static cldqn_status restore_agent(cldqn_population *p, int i, const char *path,
     memcpy(slices[3], s.adam_v, bytes);
     memcpy(g->host, s.params, bytes);
     g->host_valid = 1;
-    g->env.rng = s.env_rng;
-    g->env.state = s.env_state;
-    g->env.fickle_step = s.env_fickle_step;
-    g->env.steps = s.env_steps;
-    g->env.last_action = s.env_last_action;
+    const cldqn_train_env *ev = &s.envs[0]; /* the only one: load checked cfg.envs == 1 */
+    g->env.rng = ev->rng;
+    g->env.state = ev->state;
+    g->env.fickle_step = ev->fickle_step;
+    g->env.steps = ev->steps;
+    g->env.last_action = ev->last_action;
     g->explore = s.explore;
     g->sample = s.sample;
-    g->in_episode = s.in_episode;
-    g->ep_return = s.ep_return;
-    g->ep_len = s.ep_len;
-    g->loss_sum = s.loss_sum;
-    g->loss_count = s.loss_count;
+    g->in_episode = ev->in_episode;
+    g->ep_return = ev->ep_return;
+    g->ep_len = ev->ep_len;
+    g->loss_sum = ev->loss_sum;
+    g->loss_count = ev->loss_count;
     for (int r = 0; r < CLDQN_RETURN_WINDOW; r++) g->returns[r] = s.returns[r];
     g->adam_t = s.adam_step;
     g->stats.steps = s.steps;
@@ -973,6 +974,18 @@ cldqn_status cldqn_population_save(cldqn_population *p, int i, const char *path)
         (st = read_slice(p, CLDQN_BUF_ADAM_V, i, buf + 2 * total)))
         goto out;
     for (size_t j = 0; j < n_rb; j++) items[j] = *cldqn_replay_get(g->rb, j);
+    const cldqn_train_env env = {
+        .rng = g->env.rng,
+        .state = g->env.state,
+        .fickle_step = g->env.fickle_step,
+        .steps = g->env.steps,
+        .last_action = g->env.last_action,
+        .in_episode = g->in_episode,
+        .ep_return = g->ep_return,
+        .ep_len = g->ep_len,
+        .loss_sum = g->loss_sum,
+        .loss_count = g->loss_count,
+    };
     cldqn_train_state s = {
         .params = g->host,
         .target = buf,
@@ -981,7 +994,6 @@ cldqn_status cldqn_population_save(cldqn_population *p, int i, const char *path)
         .replay = items,
         .n_replay = n_rb,
         .replay_pushed = cldqn_replay_pushed(g->rb),
-        .env_rng = g->env.rng,
         .explore = g->explore,
         .sample = g->sample,
         .adam_step = g->adam_t,
@@ -989,16 +1001,9 @@ cldqn_status cldqn_population_save(cldqn_population *p, int i, const char *path)
         .episodes = g->stats.episodes,
         .updates = g->stats.updates,
         .target_syncs = g->stats.target_syncs,
-        .loss_count = g->loss_count,
         .elapsed = g->stats.elapsed,
-        .loss_sum = g->loss_sum,
-        .in_episode = g->in_episode,
-        .ep_return = g->ep_return,
-        .ep_len = g->ep_len,
-        .env_state = g->env.state,
-        .env_fickle_step = g->env.fickle_step,
-        .env_steps = g->env.steps,
-        .env_last_action = g->env.last_action,
+        .n_envs = 1,
+        .envs = &env,
     };
     for (int r = 0; r < CLDQN_RETURN_WINDOW; r++) s.returns[r] = g->returns[r];
     char idx[16];

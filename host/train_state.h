@@ -1,12 +1,10 @@
 /* train_state.h - the resumable training state of one agent (PATH + PATH.state).
  *
- * A writer and a reader of cldqn_trainer_save's format (trainer.c) for
- * loops other than cldqn_trainer: the population saves every agent with
- * them, so that a population agent's checkpoint resumes as a solo run and
- * a population resumes from solo checkpoints. tests/test_population.c
- * checks both ways and that the files match the trainer's tensor for
- * tensor and key for key. (trainer.c keeps its own copy of the format for
- * now: it is being changed for --envs; it can call these once that lands.) */
+ * The one writer and reader of the trainer's checkpoint format: cldqn_trainer
+ * (trainer.c) saves and resumes through them, and so does the population for
+ * every agent, so a population agent's checkpoint resumes as a solo run and a
+ * population resumes from solo checkpoints. tests/test_population.c checks
+ * both ways and that the files match tensor for tensor and key for key. */
 #ifndef CLDQN_TRAIN_STATE_H
 #define CLDQN_TRAIN_STATE_H
 
@@ -20,23 +18,36 @@
 #include "cldqn/status.h"
 #include "cldqn/trainer.h"
 
+/* One Taxi instance and its episode in progress. */
+typedef struct {
+    cldqn_rng rng;                              /* the env's stream */
+    int state, fickle_step, steps, last_action; /* as in cldqn_taxi */
+    int in_episode, ep_return, ep_len;          /* in_episode: an unfinished episode */
+    double loss_sum;                            /* of the updates since the episode began */
+    int64_t loss_count;
+} cldqn_train_env;
+
 /* Everything a resumed loop needs besides its configuration. The float
- * arrays are (total) each; on load they point into memory the state owns. */
+ * arrays are (total) each; on load they and envs point into memory the state
+ * owns. A file of a one-env run holds env 0 in metadata (env_state, ...);
+ * one of an N-env run (N > 1) also has the key "envs" = N and an (N, 11)
+ * I64 tensor "envs" of every env, which is what is read back then. */
 typedef struct {
     const float *params, *target, *adam_m, *adam_v;
     const cldqn_transition *replay; /* (n_replay) oldest first, as cldqn_replay_get */
     size_t n_replay;
     uint64_t replay_pushed;
-    cldqn_rng env_rng, explore, sample;
+    cldqn_rng explore, sample;
     int32_t returns[CLDQN_RETURN_WINDOW]; /* ring of recent episode returns */
     int adam_step;
-    int64_t steps, episodes, updates, target_syncs, loss_count;
-    double elapsed, loss_sum;
-    int in_episode, ep_return, ep_len;
-    int env_state, env_fickle_step, env_steps, env_last_action;
+    int64_t steps, episodes, updates, target_syncs;
+    double elapsed;
+    int n_envs;                  /* >= 1 */
+    const cldqn_train_env *envs; /* (n_envs) */
     /* Owned by a loaded state (cldqn_train_state_free). */
     void *own_file;
     float *own_params;
+    cldqn_train_env *own_envs;
 } cldqn_train_state;
 
 /* Writes PATH.state, then PATH (weights, cfg's JSON, metadata "steps" and
@@ -50,9 +61,11 @@ cldqn_status cldqn_train_state_save(const char *path, const cldqn_config *cfg,
                                     uint64_t *hash_out);
 
 /* Reads PATH and PATH.state into *s, checking the pair (hashes), the
- * network shape against cfg's and the replay memory against cfg->replay.
- * stored/lay receive the checkpoint's configuration and layout; *file_hash
- * the hash of the weights file at PATH. CLDQN_ERR_FORMAT on any mismatch. */
+ * network shape against cfg's, the replay memory against cfg->replay and
+ * the number of envs against cfg->envs (a loop of one env, as the
+ * population's, thus refuses an N-env state in one line). stored/lay
+ * receive the checkpoint's configuration and layout; *file_hash the hash
+ * of the weights file at PATH. CLDQN_ERR_FORMAT on any mismatch. */
 cldqn_status cldqn_train_state_load(const char *path, const cldqn_config *cfg, cldqn_config *stored,
                                     cldqn_layout *lay, cldqn_train_state *s, uint64_t *file_hash);
 void cldqn_train_state_free(cldqn_train_state *s);

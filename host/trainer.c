@@ -1,10 +1,11 @@
 /* trainer.c - the DQN loop of trainer.h and its resumable state.
  *
  * The training state (target weights, Adam moments and step, replay memory,
- * RNG streams, the environment mid-episode, counters) goes to PATH.state, a
- * safetensors file whose metadata also holds a hash of the weights in PATH
- * and of its own data, so a resume with a mismatched or damaged pair fails
- * instead of continuing from the wrong place. */
+ * RNG streams, every env mid-episode, counters) goes to PATH.state beside the
+ * weights in PATH; train_state.c defines that format (hashes that make a
+ * resume with a mismatched or damaged pair fail instead of continuing from
+ * the wrong place, crash safety between the two renames) for this loop and
+ * the population's alike. */
 #define _GNU_SOURCE
 #include "cldqn/trainer.h"
 
@@ -20,11 +21,10 @@
 #define HAVE_MXCSR 1
 #endif
 
-#include "cldqn/checkpoint.h"
 #include "cldqn/ref.h"
 #include "cldqn/replay.h"
 #include "cldqn/rng.h"
-#include "cldqn/version.h"
+#include "train_state.h"
 
 /* One of the vectorised envs and its episode in progress. */
 typedef struct {
@@ -564,274 +564,75 @@ cldqn_status cldqn_trainer_run(cldqn_trainer *t, const cldqn_train_hooks *h)
     return st;
 }
 
-/* ---- save and resume ----------------------------------------------------- */
-
-static char *state_path(const char *path)
-{
-    size_t n = strlen(path);
-    char *p = malloc(n + sizeof CLDQN_STATE_SUFFIX);
-    if (p) {
-        memcpy(p, path, n);
-        memcpy(p + n, CLDQN_STATE_SUFFIX, sizeof CLDQN_STATE_SUFFIX);
-    }
-    return p;
-}
-
-#define N_META_NUM 20
-
-/* Per-env row of the "envs" tensor (I64) that state files of runs with
- * envs > 1 carry; files without it hold one env in the env_* metadata. */
-enum {
-    EF_RNG_STATE, /* uint64 bits */
-    EF_RNG_INC,
-    EF_STATE,
-    EF_FICKLE_STEP,
-    EF_STEPS,
-    EF_LAST_ACTION,
-    EF_IN_EPISODE,
-    EF_RETURN,
-    EF_LENGTH,
-    EF_LOSS_COUNT,
-    EF_LOSS_SUM, /* double bits */
-    EF_COUNT
-};
-
-/* CLDQN_ERR_NUMERIC naming the tensor and element of the first non-finite
- * value in a flat parameter-shaped array (what: "", "target ", "Adam m of "). */
-static cldqn_status check_finite(const cldqn_trainer *t, const char *what, const float *x)
-{
-    for (size_t i = 0; i < t->lay.total; i++) {
-        if (isfinite(x[i])) continue;
-        for (int k = 0; k < t->lay.n_tensors; k++) {
-            const cldqn_tensor *ts = &t->lay.t[k];
-            size_t j = i - ts->offset;
-            if (i < ts->offset || j >= cldqn_tensor_numel(ts)) continue;
-            char at[48];
-            if (ts->cols)
-                snprintf(at, sizeof at, "[%zu, %zu]", j / (size_t)ts->cols, j % (size_t)ts->cols);
-            else
-                snprintf(at, sizeof at, "[%zu]", j);
-            return cldqn_fail(CLDQN_ERR_NUMERIC,
-                              "non-finite %s%s%s (%g) at step %" PRId64
-                              ": not saved; the last checkpoint saved is kept",
-                              what, ts->name, at, (double)x[i], t->stats.steps);
-        }
-        return cldqn_fail(CLDQN_ERR_NUMERIC, "non-finite %sparameter %zu at step %" PRId64, what, i,
-                          t->stats.steps);
-    }
-    return CLDQN_OK;
-}
+/* ---- save and resume (the format: train_state.c) ------------------------- */
 
 cldqn_status cldqn_trainer_save(cldqn_trainer *t, const char *path)
 {
-    size_t total = t->lay.total, n_rb = cldqn_replay_size(t->rb);
-    float *target = NULL, *m = NULL, *v = NULL;
-    cldqn_transition *items = NULL;
-    char *spath = state_path(path);
+    const size_t total = t->lay.total, n_rb = cldqn_replay_size(t->rb);
+    float *buf = malloc(3 * total * sizeof(float)); /* target, Adam m, Adam v: (total) each */
+    cldqn_transition *items = malloc((n_rb ? n_rb : 1) * sizeof *items);
+    cldqn_train_env *envs = malloc((size_t)t->n_envs * sizeof *envs);
     cldqn_status st = CLDQN_OK;
-    target = malloc(total * sizeof(float));
-    m = malloc(total * sizeof(float));
-    v = malloc(total * sizeof(float));
-    items = malloc((n_rb ? n_rb : 1) * sizeof *items);
-    int64_t *env_rows = malloc((size_t)t->n_envs * EF_COUNT * sizeof(int64_t));
-    if (!spath || !target || !m || !v || !items || !env_rows) {
+    if (!buf || !items || !envs) {
         st = cldqn_fail(CLDQN_ERR_NOMEM, "out of memory saving '%s'", path);
         goto out;
     }
     if ((st = cldqn_qnet_read(t->net, CLDQN_BUF_PARAMS, t->scratch)) ||
-        (st = cldqn_qnet_read(t->net, CLDQN_BUF_TARGET, target)) ||
-        (st = cldqn_qnet_read(t->net, CLDQN_BUF_ADAM_M, m)) ||
-        (st = cldqn_qnet_read(t->net, CLDQN_BUF_ADAM_V, v)))
-        goto out;
-    /* Numeric guard: never replace a good checkpoint with non-finite numbers. */
-    if ((st = check_finite(t, "", t->scratch)) || (st = check_finite(t, "target ", target)) ||
-        (st = check_finite(t, "Adam m of ", m)) || (st = check_finite(t, "Adam v of ", v)))
+        (st = cldqn_qnet_read(t->net, CLDQN_BUF_TARGET, buf)) ||
+        (st = cldqn_qnet_read(t->net, CLDQN_BUF_ADAM_M, buf + total)) ||
+        (st = cldqn_qnet_read(t->net, CLDQN_BUF_ADAM_V, buf + 2 * total)))
         goto out;
     for (size_t i = 0; i < n_rb; i++) items[i] = *cldqn_replay_get(t->rb, i);
     for (int i = 0; i < t->n_envs; i++) {
-        const env_slot *es = &t->envs[i];
-        int64_t *row = env_rows + (size_t)i * EF_COUNT;
-        memcpy(&row[EF_RNG_STATE], &es->env.rng.state, 8);
-        memcpy(&row[EF_RNG_INC], &es->env.rng.inc, 8);
-        row[EF_STATE] = es->env.state;
-        row[EF_FICKLE_STEP] = es->env.fickle_step;
-        row[EF_STEPS] = es->env.steps;
-        row[EF_LAST_ACTION] = es->env.last_action;
-        row[EF_IN_EPISODE] = es->in_episode;
-        row[EF_RETURN] = es->ep_return;
-        row[EF_LENGTH] = es->ep_len;
-        row[EF_LOSS_COUNT] = es->loss_count;
-        memcpy(&row[EF_LOSS_SUM], &es->loss_sum, 8);
+        const env_slot *e = &t->envs[i];
+        envs[i] = (cldqn_train_env){
+            .rng = e->env.rng,
+            .state = e->env.state,
+            .fickle_step = e->env.fickle_step,
+            .steps = e->env.steps,
+            .last_action = e->env.last_action,
+            .in_episode = e->in_episode,
+            .ep_return = e->ep_return,
+            .ep_len = e->ep_len,
+            .loss_sum = e->loss_sum,
+            .loss_count = e->loss_count,
+        };
     }
-    const env_slot *e0 = &t->envs[0];
-    uint64_t rngs[3][2] = {{e0->env.rng.state, e0->env.rng.inc},
-                           {t->explore.state, t->explore.inc},
-                           {t->sample.state, t->sample.inc}};
-    int32_t returns[CLDQN_RETURN_WINDOW];
-    int64_t n_ret =
-        t->stats.episodes < CLDQN_RETURN_WINDOW ? t->stats.episodes : CLDQN_RETURN_WINDOW;
-    memcpy(returns, t->returns, sizeof returns);
-    cldqn_st_entry e[] = {
-        /* The online weights again: the state file alone is a complete
-         * checkpoint, for when a crash lands between its rename and the
-         * weights file's (see cldqn_trainer_resume). */
-        {"params", "F32", 1, {(int64_t)total}, t->scratch},
-        {"target", "F32", 1, {(int64_t)total}, target},
-        {"adam_m", "F32", 1, {(int64_t)total}, m},
-        {"adam_v", "F32", 1, {(int64_t)total}, v},
-        {"replay", "U8", 2, {(int64_t)n_rb, (int64_t)sizeof(cldqn_transition)}, items},
-        {"rng", "U64", 2, {3, 2}, rngs},
-        {"returns", "I32", 1, {CLDQN_RETURN_WINDOW}, returns},
-        /* Every env (env 0 again), only with more than one: a single-env
-         * state file keeps the layout it had before vectorised envs. */
-        {"envs", "I64", 2, {t->n_envs, EF_COUNT}, env_rows},
+    cldqn_train_state s = {
+        .params = t->scratch,
+        .target = buf,
+        .adam_m = buf + total,
+        .adam_v = buf + 2 * total,
+        .replay = items,
+        .n_replay = n_rb,
+        .replay_pushed = cldqn_replay_pushed(t->rb),
+        .explore = t->explore,
+        .sample = t->sample,
+        .adam_step = cldqn_qnet_adam_step(t->net),
+        .steps = t->stats.steps,
+        .episodes = t->stats.episodes,
+        .updates = t->stats.updates,
+        .target_syncs = t->stats.target_syncs,
+        .elapsed = t->stats.elapsed,
+        .n_envs = t->n_envs,
+        .envs = envs,
     };
-    int ne = (int)(sizeof e / sizeof e[0]) - (t->n_envs == 1);
-    (void)n_ret;
-    uint64_t dh = CLDQN_FNV_OFFSET;
-    for (int i = 0; i < ne; i++) {
-        size_t bytes = (size_t)e[i].shape[0] * (e[i].ndim > 1 ? (size_t)e[i].shape[1] : 1) *
-                       (e[i].dtype[0] == 'U' && e[i].dtype[1] == '8' ? 1
-                        : e[i].dtype[1] == '6'                       ? 8
-                                                                     : 4);
-        dh = cldqn_fnv1a(dh, e[i].data, bytes);
+    for (int r = 0; r < CLDQN_RETURN_WINDOW; r++) s.returns[r] = t->returns[r];
+    const int same = t->saved_path && !strcmp(t->saved_path, path);
+    uint64_t h;
+    st = cldqn_train_state_save(path, &t->cfg, &t->lay, &s, same ? &t->saved_hash : NULL, NULL, &h);
+    if (!st) {
+        if (!same) {
+            free(t->saved_path);
+            t->saved_path = strdup(path); /* NULL only loses the crash recovery */
+        }
+        t->saved_hash = h;
     }
-    char prev_hex[20] = "";
-    if (t->saved_path && !strcmp(t->saved_path, path))
-        snprintf(prev_hex, sizeof prev_hex, "%016" PRIx64, t->saved_hash);
-    uint64_t ph = cldqn_fnv1a(CLDQN_FNV_OFFSET, t->scratch, total * sizeof(float));
-    char num[N_META_NUM][40], envs_txt[16];
-    snprintf(envs_txt, sizeof envs_txt, "%d", t->n_envs);
-    int k = 0;
-#define NUM(fmt, val) (snprintf(num[k], sizeof num[k], fmt, val), num[k++])
-    const char *meta[] = {"format",
-                          "cldqn-state",
-                          "version",
-                          CLDQN_VERSION,
-                          "params_hash",
-                          NUM("%016" PRIx64, ph),
-                          "data_hash",
-                          NUM("%016" PRIx64, dh),
-                          "adam_step",
-                          NUM("%d", cldqn_qnet_adam_step(t->net)),
-                          "steps",
-                          NUM("%" PRId64, t->stats.steps),
-                          "episodes",
-                          NUM("%" PRId64, t->stats.episodes),
-                          "updates",
-                          NUM("%" PRId64, t->stats.updates),
-                          "target_syncs",
-                          NUM("%" PRId64, t->stats.target_syncs),
-                          "elapsed",
-                          NUM("%.17g", t->stats.elapsed),
-                          "in_episode",
-                          NUM("%d", e0->in_episode),
-                          "ep_return",
-                          NUM("%d", e0->ep_return),
-                          "ep_len",
-                          NUM("%d", e0->ep_len),
-                          "env_state",
-                          NUM("%d", e0->env.state),
-                          "env_fickle_step",
-                          NUM("%d", e0->env.fickle_step),
-                          "env_steps",
-                          NUM("%d", e0->env.steps),
-                          "env_last_action",
-                          NUM("%d", e0->env.last_action),
-                          "replay_pushed",
-                          NUM("%" PRIu64, cldqn_replay_pushed(t->rb)),
-                          "loss_sum",
-                          NUM("%.17g", e0->loss_sum),
-                          "loss_count",
-                          NUM("%" PRId64, e0->loss_count),
-                          "prev_params_hash",
-                          prev_hex,
-                          t->n_envs > 1 ? "envs" : NULL, /* ends the list with one env */
-                          envs_txt,
-                          NULL};
-#undef NUM
-    /* State first: a crash between the two renames leaves the new state
-     * (which holds the new weights too) beside the old weights file; resume
-     * detects the pair by params_hash and takes the state's own weights. */
-    st = cldqn_st_write(spath, e, ne, meta);
-    if (st) goto out;
-    char steps_txt[32];
-    snprintf(steps_txt, sizeof steps_txt, "%" PRId64, t->stats.steps);
-    const char *extra[] = {"steps", steps_txt, NULL};
-    st = cldqn_checkpoint_save(path, &t->cfg, &t->lay, t->scratch, extra);
-    if (!st && (!t->saved_path || strcmp(t->saved_path, path))) {
-        free(t->saved_path);
-        t->saved_path = strdup(path); /* NULL only loses the crash recovery */
-    }
-    t->saved_hash = ph;
 out:
-    free(spath);
-    free(target);
-    free(m);
-    free(v);
+    free(buf);
     free(items);
-    free(env_rows);
+    free(envs);
     return st;
-}
-
-static cldqn_status meta_i64(const cldqn_st_file *f, const char *path, const char *key, int64_t lo,
-                             int64_t hi, int64_t *out)
-{
-    const char *s = cldqn_st_meta(f, key);
-    char *end;
-    if (!s || !*s) return cldqn_fail(CLDQN_ERR_FORMAT, "'%s': missing '%s'", path, key);
-    long long v = strtoll(s, &end, 10);
-    if (*end || v < lo || v > hi)
-        return cldqn_fail(CLDQN_ERR_FORMAT, "'%s': bad '%s' = '%s'", path, key, s);
-    *out = v;
-    return CLDQN_OK;
-}
-
-static cldqn_status meta_f64(const cldqn_st_file *f, const char *path, const char *key, double *out)
-{
-    const char *s = cldqn_st_meta(f, key);
-    char *end;
-    if (!s || !*s) return cldqn_fail(CLDQN_ERR_FORMAT, "'%s': missing '%s'", path, key);
-    *out = strtod(s, &end);
-    if (*end || !isfinite(*out))
-        return cldqn_fail(CLDQN_ERR_FORMAT, "'%s': bad '%s' = '%s'", path, key, s);
-    return CLDQN_OK;
-}
-
-/* Every env's row of the "envs" tensor, checked as the env_* metadata are. */
-static cldqn_status restore_envs(cldqn_trainer *t, const cldqn_st_file *f, const char *spath)
-{
-    const void *data;
-    int64_t shape[2] = {t->n_envs, EF_COUNT};
-    cldqn_status st = cldqn_st_get(f, "envs", "I64", 2, shape, &data, NULL);
-    if (st) return st;
-    for (int i = 0; i < t->n_envs; i++) {
-        int64_t row[EF_COUNT];
-        memcpy(row, (const char *)data + (size_t)i * sizeof row, sizeof row);
-        env_slot *e = &t->envs[i];
-        double loss_sum;
-        memcpy(&loss_sum, &row[EF_LOSS_SUM], 8);
-        if (row[EF_STATE] < -1 || row[EF_STATE] >= CLDQN_TAXI_STATES ||
-            row[EF_FICKLE_STEP] < INT32_MIN || row[EF_FICKLE_STEP] > INT32_MAX ||
-            row[EF_STEPS] < 0 || row[EF_STEPS] > INT32_MAX || row[EF_LAST_ACTION] < -1 ||
-            row[EF_LAST_ACTION] >= CLDQN_TAXI_ACTIONS || row[EF_IN_EPISODE] < 0 ||
-            row[EF_IN_EPISODE] > 1 || row[EF_RETURN] < INT32_MIN || row[EF_RETURN] > INT32_MAX ||
-            row[EF_LENGTH] < 0 || row[EF_LENGTH] > INT32_MAX || row[EF_LOSS_COUNT] < 0 ||
-            !isfinite(loss_sum) || (row[EF_IN_EPISODE] && row[EF_STATE] < 0))
-            return cldqn_fail(CLDQN_ERR_FORMAT, "'%s': bad state of env %d", spath, i);
-        memcpy(&e->env.rng.state, &row[EF_RNG_STATE], 8);
-        memcpy(&e->env.rng.inc, &row[EF_RNG_INC], 8);
-        e->env.state = (int)row[EF_STATE];
-        e->env.fickle_step = (int)row[EF_FICKLE_STEP];
-        e->env.steps = (int)row[EF_STEPS];
-        e->env.last_action = (int)row[EF_LAST_ACTION];
-        e->in_episode = (int)row[EF_IN_EPISODE];
-        e->ep_return = (int)row[EF_RETURN];
-        e->ep_len = (int)row[EF_LENGTH];
-        e->loss_count = row[EF_LOSS_COUNT];
-        e->loss_sum = loss_sum;
-    }
-    return CLDQN_OK;
 }
 
 cldqn_status cldqn_trainer_resume(const cldqn_config *cfg, const char *path, cldqn_trainer **out)
@@ -840,147 +641,51 @@ cldqn_status cldqn_trainer_resume(const cldqn_config *cfg, const char *path, cld
     *out = NULL;
     cldqn_config stored;
     cldqn_layout lay;
-    float *params = NULL;
-    cldqn_st_file *f = NULL;
+    cldqn_train_state s;
+    uint64_t file_hash;
     cldqn_trainer *t = NULL;
-    char *spath = state_path(path);
-    if (!spath) return cldqn_fail(CLDQN_ERR_NOMEM, "out of memory");
-    cldqn_status st = cldqn_checkpoint_load(path, &stored, &lay, &params);
-    if (st) goto fail;
-    if (stored.shape.embed != cfg->shape.embed || stored.shape.hidden != cfg->shape.hidden ||
-        stored.shape.layers != cfg->shape.layers) {
-        st = cldqn_fail(CLDQN_ERR_FORMAT,
-                        "'%s': network shape embed %d hidden %d layers %d does not match the "
-                        "configuration (%d, %d, %d)",
-                        path, stored.shape.embed, stored.shape.hidden, stored.shape.layers,
-                        cfg->shape.embed, cfg->shape.hidden, cfg->shape.layers);
+    cldqn_status st = cldqn_train_state_load(path, cfg, &stored, &lay, &s, &file_hash);
+    if (st) return st;
+    if ((st = trainer_alloc(cfg, &t)) ||
+        (st = cldqn_replay_restore(t->rb, s.replay, s.n_replay, s.replay_pushed)) ||
+        (st = make_qnet(t, s.params)) ||
+        (st = cldqn_qnet_write(t->net, CLDQN_BUF_TARGET, s.target)) ||
+        (st = cldqn_qnet_write(t->net, CLDQN_BUF_ADAM_M, s.adam_m)) ||
+        (st = cldqn_qnet_write(t->net, CLDQN_BUF_ADAM_V, s.adam_v)))
         goto fail;
+    cldqn_qnet_set_adam_step(t->net, s.adam_step);
+    t->explore = s.explore;
+    t->sample = s.sample;
+    /* load checked s.n_envs == cfg->envs == t->n_envs. */
+    for (int i = 0; i < t->n_envs; i++) {
+        const cldqn_train_env *ev = &s.envs[i];
+        env_slot *e = &t->envs[i];
+        e->env.rng = ev->rng;
+        e->env.state = ev->state;
+        e->env.fickle_step = ev->fickle_step;
+        e->env.steps = ev->steps;
+        e->env.last_action = ev->last_action;
+        e->in_episode = ev->in_episode;
+        e->ep_return = ev->ep_return;
+        e->ep_len = ev->ep_len;
+        e->loss_sum = ev->loss_sum;
+        e->loss_count = ev->loss_count;
     }
-    st = cldqn_st_read(spath, &f);
-    if (st) goto fail;
-    const char *fmt = cldqn_st_meta(f, "format"), *dh = cldqn_st_meta(f, "data_hash"),
-               *ph = cldqn_st_meta(f, "params_hash");
-    char hex[20];
-    if (!fmt || strcmp(fmt, "cldqn-state") || !dh || !ph) {
-        st = cldqn_fail(CLDQN_ERR_FORMAT, "'%s': not a cldqn training state", spath);
-        goto fail;
-    }
-    snprintf(hex, sizeof hex, "%016" PRIx64, cldqn_st_data_hash(f));
-    if (strcmp(hex, dh)) {
-        st = cldqn_fail(CLDQN_ERR_FORMAT, "'%s': checksum mismatch (corrupt state)", spath);
-        goto fail;
-    }
-    snprintf(hex, sizeof hex, "%016" PRIx64,
-             cldqn_fnv1a(CLDQN_FNV_OFFSET, params, lay.total * sizeof(float)));
-    uint64_t file_hash = cldqn_fnv1a(CLDQN_FNV_OFFSET, params, lay.total * sizeof(float));
-    if (strcmp(hex, ph)) {
-        /* A save interrupted between the two renames leaves the new state
-         * beside the weights it was replacing (prev_params_hash); the state
-         * carries its own copy of the new weights. Anything else is a state
-         * paired with foreign weights. */
-        const char *prev = cldqn_st_meta(f, "prev_params_hash");
-        const void *own;
-        int64_t pshape[1] = {(int64_t)lay.total};
-        char own_hex[20] = "";
-        if (cldqn_st_get(f, "params", "F32", 1, pshape, &own, NULL) == CLDQN_OK)
-            snprintf(own_hex, sizeof own_hex, "%016" PRIx64,
-                     cldqn_fnv1a(CLDQN_FNV_OFFSET, own, lay.total * sizeof(float)));
-        cldqn_clear_error();
-        if (!prev || strcmp(prev, hex) || strcmp(own_hex, ph)) {
-            st = cldqn_fail(CLDQN_ERR_FORMAT, "'%s' does not belong to the weights in '%s'", spath,
-                            path);
-            goto fail;
-        }
-        memcpy(params, own, lay.total * sizeof(float));
-    }
-    int64_t n_envs = 1;
-    if (cldqn_st_meta(f, "envs") && (st = meta_i64(f, spath, "envs", 2, 4096, &n_envs))) goto fail;
-    if (n_envs != cfg->envs) {
-        st = cldqn_fail(CLDQN_ERR_FORMAT,
-                        "'%s': saved with --envs %d, cannot continue with --envs %d", spath,
-                        (int)n_envs, cfg->envs);
-        goto fail;
-    }
-    st = trainer_alloc(cfg, &t);
-    if (st) goto fail;
-    int64_t total = (int64_t)lay.total;
-    const void *target, *m, *v, *rng, *items, *returns;
-    size_t rb_bytes;
-    int64_t shp[2] = {total, 0}, rshape[2] = {3, 2}, wshape[1] = {CLDQN_RETURN_WINDOW};
-    if ((st = cldqn_st_get(f, "target", "F32", 1, shp, &target, NULL)) ||
-        (st = cldqn_st_get(f, "adam_m", "F32", 1, shp, &m, NULL)) ||
-        (st = cldqn_st_get(f, "adam_v", "F32", 1, shp, &v, NULL)) ||
-        (st = cldqn_st_get(f, "rng", "U64", 2, rshape, &rng, NULL)) ||
-        (st = cldqn_st_get(f, "returns", "I32", 1, wshape, &returns, NULL)) ||
-        (st = cldqn_st_get(f, "replay", "U8", 0, NULL, &items, &rb_bytes)))
-        goto fail;
-    if (rb_bytes % sizeof(cldqn_transition) ||
-        rb_bytes / sizeof(cldqn_transition) > (size_t)cfg->replay) {
-        st = cldqn_fail(CLDQN_ERR_FORMAT, "'%s': replay memory does not fit --replay %lld", spath,
-                        (long long)cfg->replay);
-        goto fail;
-    }
-    int64_t adam_step, pushed, in_ep, ep_ret, ep_len, es, efs, esteps, ela, lcount;
-    double loss_sum;
-    const int64_t BIGI = INT64_MAX / 2;
-    if ((st = meta_i64(f, spath, "adam_step", 0, INT32_MAX, &adam_step)) ||
-        (st = meta_i64(f, spath, "steps", 0, BIGI, &t->stats.steps)) ||
-        (st = meta_i64(f, spath, "episodes", 0, BIGI, &t->stats.episodes)) ||
-        (st = meta_i64(f, spath, "updates", 0, BIGI, &t->stats.updates)) ||
-        (st = meta_i64(f, spath, "target_syncs", 0, BIGI, &t->stats.target_syncs)) ||
-        (st = meta_i64(f, spath, "in_episode", 0, 1, &in_ep)) ||
-        (st = meta_i64(f, spath, "ep_return", INT32_MIN, INT32_MAX, &ep_ret)) ||
-        (st = meta_i64(f, spath, "ep_len", 0, INT32_MAX, &ep_len)) ||
-        (st = meta_i64(f, spath, "env_state", -1, CLDQN_TAXI_STATES - 1, &es)) ||
-        (st = meta_i64(f, spath, "env_fickle_step", INT32_MIN, INT32_MAX, &efs)) ||
-        (st = meta_i64(f, spath, "env_steps", 0, INT32_MAX, &esteps)) ||
-        (st = meta_i64(f, spath, "env_last_action", -1, CLDQN_TAXI_ACTIONS - 1, &ela)) ||
-        (st = meta_i64(f, spath, "replay_pushed", 0, BIGI, &pushed)) ||
-        (st = meta_i64(f, spath, "loss_count", 0, BIGI, &lcount)) ||
-        (st = meta_f64(f, spath, "loss_sum", &loss_sum)) ||
-        (st = meta_f64(f, spath, "elapsed", &t->stats.elapsed)))
-        goto fail;
-    st = cldqn_replay_restore(t->rb, items, rb_bytes / sizeof(cldqn_transition), (uint64_t)pushed);
-    if (st) goto fail;
-    st = make_qnet(t, params);
-    if (st) goto fail;
-    if ((st = cldqn_qnet_write(t->net, CLDQN_BUF_TARGET, target)) ||
-        (st = cldqn_qnet_write(t->net, CLDQN_BUF_ADAM_M, m)) ||
-        (st = cldqn_qnet_write(t->net, CLDQN_BUF_ADAM_V, v)))
-        goto fail;
-    cldqn_qnet_set_adam_step(t->net, (int)adam_step);
-    const uint64_t *r = rng;
-    env_slot *e0 = &t->envs[0];
-    e0->env.rng.state = r[0];
-    e0->env.rng.inc = r[1];
-    t->explore.state = r[2];
-    t->explore.inc = r[3];
-    t->sample.state = r[4];
-    t->sample.inc = r[5];
-    e0->env.state = (int)es;
-    e0->env.fickle_step = (int)efs;
-    e0->env.steps = (int)esteps;
-    e0->env.last_action = (int)ela;
-    e0->in_episode = (int)in_ep;
-    e0->ep_return = (int)ep_ret;
-    e0->ep_len = (int)ep_len;
-    e0->loss_count = lcount;
-    e0->loss_sum = loss_sum;
-    if (n_envs > 1 && (st = restore_envs(t, f, spath))) goto fail;
-    memcpy(t->returns, returns, sizeof t->returns);
+    t->stats.steps = s.steps;
+    t->stats.episodes = s.episodes;
+    t->stats.updates = s.updates;
+    t->stats.target_syncs = s.target_syncs;
+    t->stats.elapsed = s.elapsed;
+    for (int r = 0; r < CLDQN_RETURN_WINDOW; r++) t->returns[r] = s.returns[r];
     update_mean_return(t);
     t->stats.epsilon = cldqn_config_epsilon(cfg, t->stats.steps);
     t->saved_path = strdup(path); /* NULL only loses the crash recovery */
     t->saved_hash = file_hash;
-    cldqn_st_free(f);
-    free(params);
-    free(spath);
+    cldqn_train_state_free(&s);
     *out = t;
     return CLDQN_OK;
 fail:
     cldqn_trainer_free(t);
-    cldqn_st_free(f);
-    free(params);
-    free(spath);
+    cldqn_train_state_free(&s);
     return st;
 }

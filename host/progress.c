@@ -140,9 +140,12 @@ static void on_tick(void *ctx, const cldqn_trainer *t)
 {
     cldqn_progress *p = ctx;
     if (p->quiet) return;
-    /* Checking the clock every 64 steps keeps the hook cheap. */
+    /* Checking the clock only when the step counter crosses a multiple of
+     * 64 keeps the hook cheap; an iteration steps every env once, so with
+     * N envs it began at steps - N (N = 1: steps % 64 == 0, as always). */
     const cldqn_train_stats *s = cldqn_trainer_stats(t);
-    if (s->steps % 64) return;
+    const int64_t before = s->steps - cldqn_trainer_envs(t);
+    if (s->steps / 64 == before / 64) return;
     double now = mono(), period = p->tty ? 0.1 : 5.0;
     if (now - p->last_draw < period) return;
     p->last_draw = now;

@@ -121,7 +121,10 @@ echo "savefail.sh: full disk: $(cat "$dir/err2")"
 
 faults=$((faults + 1))
 check_error "$dir/err3" "read-only" "read-only"
-grep -q '\.tmp\.' "$dir/ls3" && fail "read-only: temporary files left: $(cat "$dir/ls3")"
+# No temporary-file check here: the remount can land between the closing of
+# one temporary file and the opening of the next (or before the renames), and
+# a read-only file system refuses to unlink what was left (about 1 run in 60,
+# more under load). What must hold is below: the pair is the last complete one.
 # The pair on the read-only disk is the last one saved before the remount:
 # it must be complete (state belongs to weights) and resume.
 s=$(steps_of "$dir/ro/run.safetensors")

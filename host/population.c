@@ -13,11 +13,11 @@
  *
  * Device buffers hold the K agents' slices back to back: params, grad, Adam
  * m and v, target (K, total); packed input (K, stride ints); scratch (K,
- * fused scratch floats); output (K, 2). A greedy action that the last launch
- * did not provide (episode start, before the first update) comes from
- * ref_q_forward on a host copy of the agent's weights (all agents' copies
- * refreshed by one read, only when one that needs it is stale); act.cl and
- * fused.cl are bit-equal to ref_q_forward. */
+ * fused scratch floats); output (K, 2). The greedy actions that the last
+ * launch did not provide (the step after an update, episode starts) come
+ * from one launch of q_act_pop (kernels/act.cl) for all agents that need
+ * one, so the weights never travel to the host to act; act.cl and fused.cl
+ * are bit-equal to ref_q_forward. */
 #define _GNU_SOURCE
 #include "cldqn/population.h"
 
@@ -49,6 +49,8 @@
 #define EVAL_MAX_STEPS 200 /* as trainer.c */
 #define FUSED_WG_CPU   16  /* as fused.c's defaults */
 #define FUSED_WG_GPU   256
+#define ACT_WG_CPU     8 /* as qnet.c's q_act: a CPU loops over the items */
+#define ACT_WG_GPU     64
 
 typedef struct {
     cldqn_config cfg;
@@ -83,7 +85,12 @@ struct cldqn_population {
     cl_program prog;
     cl_kernel kern;
     size_t wg;
-    cl_mem buf[5]; /* cldqn_qnet_buffer order: params, target, grad, m, v */
+    cl_program act_prog; /* q_act_pop: the greedy actions of the step */
+    cl_kernel act_kern;
+    size_t act_wg;
+    cl_mem act_in, act_out;    /* (K, 2) state, agent; (K) actions */
+    int32_t *act_sa, *act_res; /* host sides of those */
+    cl_mem buf[5];             /* cldqn_qnet_buffer order: params, target, grad, m, v */
     cl_mem in, ws, out, list;
     int32_t *stage, *res, *learners; /* learners: (K) agents in this launch */
     uint32_t *idx;
@@ -358,6 +365,12 @@ void cldqn_population_free(cldqn_population *p)
     if (p->list) clReleaseMemObject(p->list);
     if (p->kern) clReleaseKernel(p->kern);
     if (p->prog) clReleaseProgram(p->prog);
+    if (p->act_in) clReleaseMemObject(p->act_in);
+    if (p->act_out) clReleaseMemObject(p->act_out);
+    if (p->act_kern) clReleaseKernel(p->act_kern);
+    if (p->act_prog) clReleaseProgram(p->act_prog);
+    free(p->act_sa);
+    free(p->act_res);
     cldqn_cl_free(p->cl);
     free(p->stage);
     free(p->res);
@@ -373,6 +386,42 @@ static cldqn_status make_buffer(cldqn_population *p, size_t bytes, const void *i
     if (err != CL_SUCCESS) return cldqn_cl_check(err, "clCreateBuffer", __FILE__, __LINE__);
     /* A host write, not a fill: Oclgrind does not count a fill as initialising. */
     CL_TRY(clEnqueueWriteBuffer(p->cl->queue, *out, CL_TRUE, 0, bytes, init, 0, NULL, NULL));
+    return CLDQN_OK;
+}
+
+/* q_act_pop and its buffers: (K, 2) ints in, (K) actions out. */
+static cldqn_status create_act(cldqn_population *p)
+{
+    const size_t K = (size_t)p->k;
+    cldqn_status st = cldqn_cl_build_program(p->cl, "act", NULL, &p->act_prog);
+    if (!st) st = cldqn_cl_create_kernel(p->act_prog, "q_act_pop", &p->act_kern);
+    if (st) return st;
+    const size_t cap = (p->cl->info.type & CL_DEVICE_TYPE_CPU) ? ACT_WG_CPU : ACT_WG_GPU;
+    p->act_wg = cldqn_cl_kernel_wg(p->cl, p->act_kern, cap);
+    if (p->act_wg < 1)
+        return cldqn_fail(CLDQN_ERR_OPENCL, "population: device allows no work-group");
+    p->act_sa = calloc(2 * K, sizeof(int32_t));
+    p->act_res = calloc(K, sizeof(int32_t));
+    if (!p->act_sa || !p->act_res) return cldqn_fail(CLDQN_ERR_NOMEM, "population: out of memory");
+    if ((st = make_buffer(p, 2 * K * sizeof(int32_t), p->act_sa, &p->act_in)) ||
+        (st = make_buffer(p, K * sizeof(int32_t), p->act_res, &p->act_out)))
+        return st;
+    const cldqn_net_shape *sh = &p->lay.shape;
+    const cl_uint stride = (cl_uint)p->lay.total, w_off0 = (cl_uint)p->lay.t[1].offset;
+    const int E = sh->embed, H = sh->hidden, L = sh->layers, A = sh->n_actions;
+    int width = E > H ? E : H;
+    if (A > width) width = A;
+    CL_TRY(clSetKernelArg(p->act_kern, 0, sizeof(cl_mem), &p->buf[CLDQN_BUF_PARAMS]));
+    CL_TRY(clSetKernelArg(p->act_kern, 1, sizeof(cl_mem), &p->act_in));
+    CL_TRY(clSetKernelArg(p->act_kern, 2, sizeof(cl_uint), &stride));
+    CL_TRY(clSetKernelArg(p->act_kern, 3, sizeof(int), &E));
+    CL_TRY(clSetKernelArg(p->act_kern, 4, sizeof(int), &H));
+    CL_TRY(clSetKernelArg(p->act_kern, 5, sizeof(int), &L));
+    CL_TRY(clSetKernelArg(p->act_kern, 6, sizeof(int), &A));
+    CL_TRY(clSetKernelArg(p->act_kern, 7, sizeof(cl_uint), &w_off0));
+    CL_TRY(clSetKernelArg(p->act_kern, 8, sizeof(cl_mem), &p->act_out));
+    CL_TRY(clSetKernelArg(p->act_kern, 9, (size_t)width * sizeof(float), NULL));
+    CL_TRY(clSetKernelArg(p->act_kern, 10, (size_t)width * sizeof(float), NULL));
     return CLDQN_OK;
 }
 
@@ -424,7 +473,7 @@ static cldqn_status create_device(cldqn_population *p, float *const init[4])
     CL_TRY(clSetKernelArg(p->kern, 7, sizeof(cl_mem), &p->out));
     CL_TRY(clSetKernelArg(p->kern, 8, sizeof(int), &B));
     CL_TRY(clSetKernelArg(p->kern, 9, sizeof(cl_mem), &p->list));
-    return CLDQN_OK;
+    return create_act(p);
 }
 
 static cldqn_status restore_agent(cldqn_population *p, int i, const char *path,
@@ -538,28 +587,33 @@ static cldqn_status refresh_host(cldqn_population *p, agent *g)
     return CLDQN_OK;
 }
 
-/* One read of all agents' weights when any agent about to act greedily
- * holds a stale copy (one small read per agent costs far more on PoCL). */
-static cldqn_status refresh_for_greedy(cldqn_population *p)
+/* The greedy actions of every agent that chose to exploit in a state the
+ * last launch gave no action for: one write, one launch of q_act_pop (a
+ * work-group per such agent), one read. */
+static cldqn_status greedy_all(cldqn_population *p)
 {
-    int stale = 0;
-    for (int i = 0; i < p->k && !stale; i++) stale = p->a[i].need_greedy && !p->a[i].host_valid;
-    if (!stale) return CLDQN_OK;
-    CL_TRY(clEnqueueReadBuffer(p->cl->queue, p->buf[CLDQN_BUF_PARAMS], CL_TRUE, 0,
-                               (size_t)p->k * p->lay.total * sizeof(float), p->host, 0, NULL,
-                               NULL));
-    for (int i = 0; i < p->k; i++) p->a[i].host_valid = 1;
-    return CLDQN_OK;
-}
-
-static cldqn_status greedy(cldqn_population *p, agent *g, int s, int32_t *action)
-{
-    cldqn_status st = refresh_host(p, g);
-    if (st) return st;
-    float q[64];
-    int32_t s32 = s;
-    ref_q_forward(&p->lay, g->host, &s32, 1, q);
-    ref_argmax(q, 1, p->lay.shape.n_actions, action);
+    size_t n = 0;
+    for (int i = 0; i < p->k; i++)
+        if (!p->a[i].done && p->a[i].need_greedy) {
+            p->act_sa[2 * n] = p->a[i].env.state;
+            p->act_sa[2 * n + 1] = i;
+            n++;
+        }
+    if (!n) return CLDQN_OK;
+    CL_TRY(clEnqueueWriteBuffer(p->cl->queue, p->act_in, CL_FALSE, 0, 2 * n * sizeof(int32_t),
+                                p->act_sa, 0, NULL, NULL));
+    size_t global = n * p->act_wg;
+    CL_TRY(clEnqueueNDRangeKernel(p->cl->queue, p->act_kern, 1, NULL, &global, &p->act_wg, 0, NULL,
+                                  NULL));
+    CL_TRY(clEnqueueReadBuffer(p->cl->queue, p->act_out, CL_TRUE, 0, n * sizeof(int32_t),
+                               p->act_res, 0, NULL, NULL));
+    for (size_t j = 0; j < n; j++) {
+        agent *g = &p->a[p->act_sa[2 * j + 1]];
+        g->act_state = g->env.state;
+        g->act_action = p->act_res[j];
+        g->action = g->act_action;
+        g->need_greedy = 0;
+    }
     return CLDQN_OK;
 }
 
@@ -685,14 +739,7 @@ static cldqn_status act_and_store(cldqn_population *p, int i, const cldqn_pop_ho
     const cldqn_config *c = &g->cfg;
     cldqn_status st;
     const int s = g->env.state;
-    int a = g->action;
-    if (g->need_greedy) {
-        st = greedy(p, g, s, &g->act_action);
-        if (st) return st;
-        g->act_state = s;
-        a = g->act_action;
-        g->need_greedy = 0;
-    }
+    const int a = g->action; /* the greedy one, if chosen, from greedy_all */
     cldqn_taxi_step_result r;
     st = cldqn_taxi_step(&g->env, a, &r);
     if (st) return st;
@@ -811,7 +858,7 @@ cldqn_status cldqn_population_run(cldqn_population *p, const cldqn_pop_hooks *h)
             p->a[i].need_greedy = 0;
             if (!p->a[i].done) choose(&p->a[i]);
         }
-        st = refresh_for_greedy(p);
+        st = greedy_all(p);
         for (int i = 0; i < p->k && !st; i++)
             if (!p->a[i].done) st = act_and_store(p, i, h);
         if (!st) st = launch(p);

@@ -7,16 +7,13 @@
  * b (out)); sums run as in ref_dense_forward, so the Q-values are bit-equal
  * to ref_q_forward and ties go to the lowest action, as ref_argmax. */
 
-__kernel void q_act(__global const float *params, /* (total) */
-                    __global const int *states,   /* (n) */
-                    int E, int H, int L, int A,
-                    uint w_off0,           /* offset of the first dense weight, S*E */
-                    __global float *q,     /* (n, A) */
-                    __global int *actions, /* (n) */
-                    __local float *x0, __local float *x1) /* (max width) each */
+/* One state's forward pass by the calling work-group: params the network,
+ * s the state; the Q-values to q (A floats) unless q is 0, the greedy action
+ * to *action. x0, x1: (max width) local floats each. */
+void qa_forward(__global const float *params, int s, int E, int H, int L, int A, uint w_off0,
+                __global float *q, __global int *action, __local float *x0, __local float *x1)
 {
-    const int g = (int)get_group_id(0), lid = (int)get_local_id(0), nl = (int)get_local_size(0);
-    const int s = states[g];
+    const int lid = (int)get_local_id(0), nl = (int)get_local_size(0);
     for (int i = lid; i < E; i += nl) x0[i] = params[(size_t)s * E + i];
     barrier(CLK_LOCAL_MEM_FENCE);
     __local float *xin = x0, *xout = x1;
@@ -41,11 +38,38 @@ __kernel void q_act(__global const float *params, /* (total) */
         xin = xout;
         xout = t;
     }
-    for (int a = lid; a < A; a += nl) q[(size_t)g * A + a] = xin[a];
+    if (q)
+        for (int a = lid; a < A; a += nl) q[a] = xin[a];
     if (lid == 0) {
         int best = 0;
         for (int a = 1; a < A; a++)
             if (xin[a] > xin[best]) best = a;
-        actions[g] = best;
+        *action = best;
     }
+}
+
+__kernel void q_act(__global const float *params, /* (total) */
+                    __global const int *states,   /* (n) */
+                    int E, int H, int L, int A,
+                    uint w_off0,           /* offset of the first dense weight, S*E */
+                    __global float *q,     /* (n, A) */
+                    __global int *actions, /* (n) */
+                    __local float *x0, __local float *x1) /* (max width) each */
+{
+    const int g = (int)get_group_id(0);
+    qa_forward(params, states[g], E, H, L, A, w_off0, q + (size_t)g * A, actions + g, x0, x1);
+}
+
+/* A population's acting (host/population.c): work-group g gives the greedy
+ * action of agent sa[2g+1] in state sa[2g]; the agents' parameter sets lie
+ * back to back, stride floats apart. */
+__kernel void q_act_pop(__global const float *params, /* (K, stride) */
+                        __global const int *sa,       /* (n, 2): state, agent */
+                        uint stride, int E, int H, int L, int A, uint w_off0,
+                        __global int *actions, /* (n) */
+                        __local float *x0, __local float *x1)
+{
+    const int g = (int)get_group_id(0);
+    qa_forward(params + (size_t)sa[2 * g + 1] * stride, sa[2 * g], E, H, L, A, w_off0, 0,
+               actions + g, x0, x1);
 }

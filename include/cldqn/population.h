@@ -22,8 +22,8 @@
  * agent i alone continues with cldqn_trainer_resume bit-identically to the
  * population. save-every writes every agent's pair (each file atomic);
  * render-every and summary are not honoured. Greedy actions outside the
- * launch come from the host reference on a copy of the weights, which costs
- * a read of all K weight sets when one is stale. */
+ * update launch come from one launch of q_act_pop for all agents that need
+ * one (kernels/act.cl); the weights stay on the device. */
 #ifndef CLDQN_POPULATION_H
 #define CLDQN_POPULATION_H
 

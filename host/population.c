@@ -83,7 +83,12 @@ struct cldqn_population {
     cldqn_layout lay;
     cldqn_cl *cl;
     cl_program prog;
-    cl_kernel kern;
+    cl_kernel kern;       /* fused_update_pop, or with use_table: */
+    cl_kernel kern_tt;    /* fused_update_pop_tt: max_a Q_target(s') from each agent's table */
+    cl_kernel kern_table; /* fused_target_table_pop, after targets change */
+    int use_table;
+    int32_t *synced; /* (K) agents whose target changed this step */
+    cl_mem tlist;
     size_t wg;
     cl_program act_prog; /* q_act_pop: the greedy actions of the step */
     cl_kernel act_kern;
@@ -364,6 +369,10 @@ void cldqn_population_free(cldqn_population *p)
     if (p->out) clReleaseMemObject(p->out);
     if (p->list) clReleaseMemObject(p->list);
     if (p->kern) clReleaseKernel(p->kern);
+    if (p->kern_tt) clReleaseKernel(p->kern_tt);
+    if (p->kern_table) clReleaseKernel(p->kern_table);
+    if (p->tlist) clReleaseMemObject(p->tlist);
+    free(p->synced);
     if (p->prog) clReleaseProgram(p->prog);
     if (p->act_in) clReleaseMemObject(p->act_in);
     if (p->act_out) clReleaseMemObject(p->act_out);
@@ -387,6 +396,33 @@ static cldqn_status make_buffer(cldqn_population *p, size_t bytes, const void *i
     /* A host write, not a fill: Oclgrind does not count a fill as initialising. */
     CL_TRY(clEnqueueWriteBuffer(p->cl->queue, *out, CL_TRUE, 0, bytes, init, 0, NULL, NULL));
     return CLDQN_OK;
+}
+
+static cldqn_status build_tables(cldqn_population *p, int n);
+
+/* The max-Q tables (fused_target_table_pop): used when every agent keeps
+ * its target for at least twice the updates a table costs (a target forward
+ * over all S states, S/bp batches' worth; the seed's sync at episode ends
+ * counts as rare), as fused.c decides for one network. Built here for the
+ * targets the agents start from. */
+static cldqn_status create_table(cldqn_population *p)
+{
+    const size_t K = (size_t)p->k;
+    const int64_t payoff = 2 * ((int64_t)p->lay.shape.n_states + p->bp - 1) / p->bp;
+    p->use_table = 1;
+    for (int i = 0; i < p->k; i++) {
+        const cldqn_config *c = &p->a[i].cfg;
+        if (c->target_every > 0 && c->target_every / c->train_every < payoff) p->use_table = 0;
+    }
+    p->synced = calloc(K, sizeof(int32_t));
+    if (!p->synced) return cldqn_fail(CLDQN_ERR_NOMEM, "population: out of memory");
+    for (size_t i = 0; i < K; i++) p->synced[i] = (int32_t)i;
+    cldqn_status st = make_buffer(p, K * sizeof(int32_t), p->synced, &p->tlist);
+    if (st) return st;
+    CL_TRY(clSetKernelArg(p->kern_table, 0, sizeof(cl_mem), &p->buf[CLDQN_BUF_TARGET]));
+    CL_TRY(clSetKernelArg(p->kern_table, 1, sizeof(cl_mem), &p->ws));
+    CL_TRY(clSetKernelArg(p->kern_table, 2, sizeof(cl_mem), &p->tlist));
+    return p->use_table ? build_tables(p, p->k) : CLDQN_OK;
 }
 
 /* q_act_pop and its buffers: (K, 2) ints in, (K) actions out. */
@@ -425,6 +461,19 @@ static cldqn_status create_act(cldqn_population *p)
     return CLDQN_OK;
 }
 
+/* The tables of the n agents listed in p->synced (already in p->tlist
+ * when n == K at creation; written here otherwise). */
+static cldqn_status build_tables(cldqn_population *p, int n)
+{
+    if (n <= 0) return CLDQN_OK;
+    CL_TRY(clEnqueueWriteBuffer(p->cl->queue, p->tlist, CL_FALSE, 0, (size_t)n * sizeof(int32_t),
+                                p->synced, 0, NULL, NULL));
+    size_t global = (size_t)n * p->wg, local = p->wg;
+    CL_TRY(clEnqueueNDRangeKernel(p->cl->queue, p->kern_table, 1, NULL, &global, &local, 0, NULL,
+                                  NULL));
+    return CLDQN_OK;
+}
+
 /* init: the K agents' (K, total) params, target, Adam m and v; NULL target
  * means the params, NULL m or v zeros. */
 static cldqn_status create_device(cldqn_population *p, float *const init[4])
@@ -439,6 +488,8 @@ static cldqn_status create_device(cldqn_population *p, float *const init[4])
     st = cldqn_cl_build_program(p->cl, "fused", opts, &p->prog);
     if (st) return st;
     st = cldqn_cl_create_kernel(p->prog, "fused_update_pop", &p->kern);
+    if (!st) st = cldqn_cl_create_kernel(p->prog, "fused_update_pop_tt", &p->kern_tt);
+    if (!st) st = cldqn_cl_create_kernel(p->prog, "fused_target_table_pop", &p->kern_table);
     if (st) return st;
     const size_t cap = (p->cl->info.type & CL_DEVICE_TYPE_CPU) ? FUSED_WG_CPU : FUSED_WG_GPU;
     p->wg = cldqn_cl_kernel_wg(p->cl, p->kern, cap);
@@ -467,13 +518,17 @@ static cldqn_status create_device(cldqn_population *p, float *const init[4])
     const int B = c->batch;
     cl_mem order[5] = {p->buf[CLDQN_BUF_PARAMS], p->buf[CLDQN_BUF_GRAD], p->buf[CLDQN_BUF_ADAM_M],
                        p->buf[CLDQN_BUF_ADAM_V], p->buf[CLDQN_BUF_TARGET]};
-    for (cl_uint j = 0; j < 5; j++) CL_TRY(clSetKernelArg(p->kern, j, sizeof(cl_mem), &order[j]));
-    CL_TRY(clSetKernelArg(p->kern, 5, sizeof(cl_mem), &p->in));
-    CL_TRY(clSetKernelArg(p->kern, 6, sizeof(cl_mem), &p->ws));
-    CL_TRY(clSetKernelArg(p->kern, 7, sizeof(cl_mem), &p->out));
-    CL_TRY(clSetKernelArg(p->kern, 8, sizeof(int), &B));
-    CL_TRY(clSetKernelArg(p->kern, 9, sizeof(cl_mem), &p->list));
-    return create_act(p);
+    cl_kernel ks[2] = {p->kern, p->kern_tt};
+    for (int k = 0; k < 2; k++) {
+        for (cl_uint j = 0; j < 5; j++) CL_TRY(clSetKernelArg(ks[k], j, sizeof(cl_mem), &order[j]));
+        CL_TRY(clSetKernelArg(ks[k], 5, sizeof(cl_mem), &p->in));
+        CL_TRY(clSetKernelArg(ks[k], 6, sizeof(cl_mem), &p->ws));
+        CL_TRY(clSetKernelArg(ks[k], 7, sizeof(cl_mem), &p->out));
+        CL_TRY(clSetKernelArg(ks[k], 8, sizeof(int), &B));
+        CL_TRY(clSetKernelArg(ks[k], 9, sizeof(cl_mem), &p->list));
+    }
+    st = create_table(p);
+    return st ? st : create_act(p);
 }
 
 static cldqn_status restore_agent(cldqn_population *p, int i, const char *path,
@@ -655,19 +710,23 @@ static void sync_target(cldqn_population *p, int i)
 static cldqn_status flush_syncs(cldqn_population *p)
 {
     const size_t bytes = p->lay.total * sizeof(float);
+    int n = 0;
     for (int i = 0; i < p->k;) {
         if (!p->a[i].sync_pending) {
             i++;
             continue;
         }
         int j = i;
-        while (j < p->k && p->a[j].sync_pending) p->a[j++].sync_pending = 0;
+        while (j < p->k && p->a[j].sync_pending) {
+            p->synced[n++] = j;
+            p->a[j++].sync_pending = 0;
+        }
         CL_TRY(clEnqueueCopyBuffer(p->cl->queue, p->buf[CLDQN_BUF_PARAMS], p->buf[CLDQN_BUF_TARGET],
                                    (size_t)i * bytes, (size_t)i * bytes, (size_t)(j - i) * bytes, 0,
                                    NULL, NULL));
         i = j;
     }
-    return CLDQN_OK;
+    return p->use_table ? build_tables(p, n) : CLDQN_OK;
 }
 
 /* Samples agent i's minibatch into its slot of the packed input (fused.c's
@@ -798,7 +857,8 @@ static cldqn_status launch(cldqn_population *p)
     CL_TRY(clEnqueueWriteBuffer(q, p->in, CL_FALSE, lo * sizeof(int32_t),
                                 (hi - lo) * sizeof(int32_t), p->stage + lo, 0, NULL, NULL));
     size_t global = (size_t)n * p->wg, local = p->wg;
-    CL_TRY(clEnqueueNDRangeKernel(q, p->kern, 1, NULL, &global, &local, 0, NULL, NULL));
+    CL_TRY(clEnqueueNDRangeKernel(q, p->use_table ? p->kern_tt : p->kern, 1, NULL, &global, &local,
+                                  0, NULL, NULL));
     CL_TRY(clEnqueueReadBuffer(q, p->out, CL_TRUE, 0, (size_t)p->k * 2 * sizeof(int32_t), p->res, 0,
                                NULL, NULL));
     p->launches++;

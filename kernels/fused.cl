@@ -763,7 +763,7 @@ __kernel void fused_update_tt(__global float *params, __global float *grad, __gl
  * pass through the target forward of fu_update (lanes past S get row 0). A
  * target changes every few hundred updates, so this replaces a target
  * forward over the batch in each of them. */
-__kernel void fused_target_table(const __global float *target, __global float *ws)
+void fu_target_table(const __global float *target, __global float *ws)
 {
     const int lid = get_local_id(0), wg = get_local_size(0);
     __global int *st = (__global int *)(ws + FU_ROWS); /* (BP) this pass's states */
@@ -782,6 +782,11 @@ __kernel void fused_target_table(const __global float *target, __global float *w
             ws[FU_TMAX + s0 + b] = fu_qmax(qnT, FU_BP, b);
         FU_SYNC();
     }
+}
+
+__kernel void fused_target_table(const __global float *target, __global float *ws)
+{
+    fu_target_table(target, ws);
 }
 
 /* A population (host/population.c): work-group g updates network
@@ -810,4 +815,28 @@ __kernel void fused_update_pop(__global float *params, __global float *grad, __g
     fu_update(params + po, grad + po, m + po, v + po, target + po, gin, ws + n * FU_SCRATCH,
               out + 2 * n, B, as_float(gin[FU_IN_GAMMA]), h[0], h[1], h[2], h[3], h[4], h[5], h[6],
               0);
+}
+
+/* fused_update_pop with max_a Q_target(s') from each network's table. */
+__kernel void fused_update_pop_tt(__global float *params, __global float *grad, __global float *m,
+                                  __global float *v, const __global float *target,
+                                  const __global int *in, __global float *ws, __global int *out,
+                                  int B, const __global int *agents)
+{
+    const size_t n = (size_t)agents[get_group_id(0)];
+    const __global int *gin = in + n * FU_IN_STRIDE;
+    const __global float *h = (const __global float *)(gin + FU_IN_HYP);
+    const size_t po = n * FU_NPARAM;
+    fu_update(params + po, grad + po, m + po, v + po, target + po, gin, ws + n * FU_SCRATCH,
+              out + 2 * n, B, as_float(gin[FU_IN_GAMMA]), h[0], h[1], h[2], h[3], h[4], h[5], h[6],
+              1);
+}
+
+/* The tables of the networks listed (work-group g: network agents[g]),
+ * after their targets changed. */
+__kernel void fused_target_table_pop(const __global float *target, __global float *ws,
+                                     const __global int *agents)
+{
+    const size_t n = (size_t)agents[get_group_id(0)];
+    fu_target_table(target + n * FU_NPARAM, ws + n * FU_SCRATCH);
 }

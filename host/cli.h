@@ -32,8 +32,10 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
  * episode / exact evaluation of an agent, and the results table. */
 void cldqn_cli_pop_episode_json(FILE *f, int agent, const cldqn_train_stats *s, int terminated);
 void cldqn_cli_pop_eval_json(FILE *f, int agent, const cldqn_train_stats *s);
-void cldqn_cli_pop_table_header(FILE *f);
-void cldqn_cli_pop_table_row(FILE *f, int agent, const cldqn_config *c, const cldqn_train_stats *s);
+/* The results table of n agents: seed, lr, gamma, counters, optimum and
+ * final return, then a column per other setting that differs between them. */
+void cldqn_cli_pop_table(FILE *f, int n, const cldqn_config *const *cfgs,
+                         const cldqn_train_stats *const *stats);
 
 /* Prints "cldqn: <message>" for the last library error to stderr. */
 void cldqn_cli_error(const char *context);

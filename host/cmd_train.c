@@ -242,10 +242,20 @@ static int train_population(const cldqn_config *cfg, cldqn_config *cfgs, int n,
            " launches, on %s\n",
            n, total_steps, el, el > 0 ? (double)total_steps / el : 0.0,
            cldqn_population_launches(p), cldqn_population_device_name(p));
-    cldqn_cli_pop_table_header(stdout);
-    for (int i = 0; i < n; i++)
-        cldqn_cli_pop_table_row(stdout, i, cldqn_population_config(p, i),
-                                cldqn_population_stats(p, i));
+    const cldqn_config **tc = malloc((size_t)n * sizeof *tc);
+    const cldqn_train_stats **ts = malloc((size_t)n * sizeof *ts);
+    if (tc && ts) {
+        for (int i = 0; i < n; i++) {
+            tc[i] = cldqn_population_config(p, i);
+            ts[i] = cldqn_population_stats(p, i);
+        }
+        cldqn_cli_pop_table(stdout, n, tc, ts);
+    } else {
+        fprintf(stderr, "cldqn: out of memory printing the results table\n");
+        rc = rc ? rc : 1;
+    }
+    free(tc);
+    free(ts);
     if (rc != 1) {
         char first[CLDQN_CONFIG_PATH_MAX + 32];
         cldqn_population_agent_path(cfg->out, 0, first, sizeof first);

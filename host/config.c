@@ -533,6 +533,15 @@ cldqn_status cldqn_config_from_json(cldqn_config *cfg, const char *json)
 #undef SKIP_WS
 }
 
+cldqn_status cldqn_config_value(const cldqn_config *cfg, const char *key, char *buf, size_t size)
+{
+    const key_def *k = find_key(key);
+    if (size) buf[0] = '\0';
+    if (!k) return cldqn_fail(CLDQN_ERR_ARG, "unknown setting '%s'", key);
+    value_text(cfg, k, buf, size);
+    return CLDQN_OK;
+}
+
 void cldqn_config_print(const cldqn_config *cfg, FILE *f)
 {
     char v[CLDQN_CONFIG_PATH_MAX + 8];

@@ -5,8 +5,11 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
+
+#include "cldqn/population.h"
 
 static void json_num(FILE *f, const char *key, double v)
 {
@@ -44,13 +47,38 @@ void cldqn_cli_pop_eval_json(FILE *f, int agent, const cldqn_train_stats *s)
     fprintf(f, "}\n");
 }
 
-void cldqn_cli_pop_table_header(FILE *f)
+#define MAX_EXTRA 16
+
+/* Sweepable settings besides seed, lr and gamma whose text differs between
+ * the agents: a column each, so every swept value shows in the table. */
+static int extra_keys(int n, const cldqn_config *const *cfgs, const char **out)
 {
-    fprintf(f, "%5s %8s %9s %7s %9s %8s %9s %12s %12s %8s\n", "agent", "seed", "lr", "gamma",
-            "steps", "episodes", "updates", "optimum@", "final return", "gap");
+    const char *const *keys = cldqn_population_sweep_keys();
+    int m = 0;
+    for (int k = 0; keys[k] && m < MAX_EXTRA; k++) {
+        if (!strcmp(keys[k], "seed") || !strcmp(keys[k], "lr") || !strcmp(keys[k], "gamma"))
+            continue;
+        char v0[64], v[64];
+        if (n < 1 || cldqn_config_value(cfgs[0], keys[k], v0, sizeof v0)) continue;
+        for (int i = 1; i < n; i++)
+            if (!cldqn_config_value(cfgs[i], keys[k], v, sizeof v) && strcmp(v, v0)) {
+                out[m++] = keys[k];
+                break;
+            }
+    }
+    return m;
 }
 
-void cldqn_cli_pop_table_row(FILE *f, int agent, const cldqn_config *c, const cldqn_train_stats *s)
+static void table_header(FILE *f, const char *const *extra, int n_extra)
+{
+    fprintf(f, "%5s %8s %9s %7s %9s %8s %9s %12s %12s %8s", "agent", "seed", "lr", "gamma", "steps",
+            "episodes", "updates", "optimum@", "final return", "gap");
+    for (int j = 0; j < n_extra; j++) fprintf(f, " %15s", extra[j]);
+    fputc('\n', f);
+}
+
+static void table_row(FILE *f, int agent, const cldqn_config *c, const cldqn_train_stats *s,
+                      const char *const *extra, int n_extra)
 {
     char opt[32] = "-";
     if (s->optimal_steps) snprintf(opt, sizeof opt, "%" PRId64, s->optimal_steps);
@@ -58,7 +86,22 @@ void cldqn_cli_pop_table_row(FILE *f, int agent, const cldqn_config *c, const cl
             c->seed, (double)c->learn.lr, (double)c->learn.gamma, s->steps, s->episodes, s->updates,
             opt);
     if (s->have_eval)
-        fprintf(f, " %12.3f %8.3f\n", s->eval.mean_return, s->optimal_return - s->eval.mean_return);
+        fprintf(f, " %12.3f %8.3f", s->eval.mean_return, s->optimal_return - s->eval.mean_return);
     else
-        fprintf(f, " %12s %8s\n", "-", "-");
+        fprintf(f, " %12s %8s", "-", "-");
+    for (int j = 0; j < n_extra; j++) {
+        char v[64];
+        cldqn_config_value(c, extra[j], v, sizeof v);
+        fprintf(f, " %15s", v);
+    }
+    fputc('\n', f);
+}
+
+void cldqn_cli_pop_table(FILE *f, int n, const cldqn_config *const *cfgs,
+                         const cldqn_train_stats *const *stats)
+{
+    const char *extra[MAX_EXTRA];
+    const int m = extra_keys(n, cfgs, extra);
+    table_header(f, extra, m);
+    for (int i = 0; i < n; i++) table_row(f, i, cfgs[i], stats[i], extra, m);
 }

@@ -149,6 +149,11 @@ static const char *const sweep_keys[] = {"seed",
     "seed, lr, gamma, eps-start, eps-end, eps-decay-steps, target-every, train-every, "            \
     "learning-starts, eval-every, beta1, beta2, adam-eps, huber-delta, clip"
 
+const char *const *cldqn_population_sweep_keys(void)
+{
+    return sweep_keys;
+}
+
 static int sweep_key_ok(const char *key)
 {
     for (int i = 0; sweep_keys[i]; i++)

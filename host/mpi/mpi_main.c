@@ -408,8 +408,20 @@ static int run_share(const mpi_ctx *mc, const cldqn_config *cfgs, int n, FILE *m
                 else
                     printf("rank %d on %s: no agents\n", r, reps[r].host);
             }
-            cldqn_cli_pop_table_header(stdout);
-            for (int i = 0; i < n; i++) cldqn_cli_pop_table_row(stdout, i, &cfgs[i], &stats[i]);
+            const cldqn_config **tc = malloc((size_t)n * sizeof *tc);
+            const cldqn_train_stats **ts = malloc((size_t)n * sizeof *ts);
+            if (tc && ts) {
+                for (int i = 0; i < n; i++) {
+                    tc[i] = &cfgs[i];
+                    ts[i] = &stats[i];
+                }
+                cldqn_cli_pop_table(stdout, n, tc, ts);
+            } else {
+                fprintf(stderr, "cldqn-mpi: out of memory printing the results table\n");
+                rc = rc ? rc : 1;
+            }
+            free(tc);
+            free(ts);
             if (rc != 1) {
                 char first[CLDQN_CONFIG_PATH_MAX + 32];
                 cldqn_population_agent_path(base->out, 0, first, sizeof first);

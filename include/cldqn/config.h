@@ -84,6 +84,10 @@ size_t cldqn_config_to_json(const cldqn_config *cfg, char *buf, size_t size);
 /* Applies the keys of a flat JSON object written by cldqn_config_to_json. */
 cldqn_status cldqn_config_from_json(cldqn_config *cfg, const char *json);
 
+/* The value of setting `key` as --print-config writes it, into buf (always
+ * NUL-terminated); CLDQN_ERR_ARG for an unknown key. */
+cldqn_status cldqn_config_value(const cldqn_config *cfg, const char *key, char *buf, size_t size);
+
 /* Prints every setting as `key = value` lines (a valid config file). */
 void cldqn_config_print(const cldqn_config *cfg, FILE *f);
 

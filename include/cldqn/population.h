@@ -62,6 +62,9 @@ cldqn_status cldqn_population_configs(const cldqn_config *base, int k, const cha
 cldqn_status cldqn_population_sweep_file(const cldqn_config *base, const char *path, char **text,
                                          const char **items, int max, int *n);
 
+/* The settings a sweep may vary (NULL-terminated, in --sweep's order). */
+const char *const *cldqn_population_sweep_keys(void);
+
 /* Creates k agents from cfgs (see the limits above); initial weights from
  * each agent's own INIT stream, as cldqn_trainer_create. */
 cldqn_status cldqn_population_create(const cldqn_config *cfgs, int k, cldqn_population **out);

@@ -20,6 +20,13 @@ out=$("$BIN" train "${COMMON[@]}" --seed 5 --population 2 --sweep gamma=0.9,0.99
     --out "$T/p.safetensors" --metrics "$T/m.jsonl" 2> "$T/err") || fail "population run: $(cat "$T/err")"
 echo "$out" | grep -q "^population of 2: 2400 env steps" || fail "summary line: $out"
 echo "$out" | grep -qE "^ +1 +6 +0.003 +0.99 +1200 " || fail "agent 1 row (seed 6, gamma 0.99): $out"
+echo "$out" | grep -qE "^agent .* gap$" || fail "a gamma sweep needs no extra column: $out"
+# Other swept settings get a column each, with every agent's value.
+out=$("$BIN" train "${COMMON[@]}" --seed 5 --population 2 --sweep eps-end=0.05,0.2 \
+    --out "$T/e.safetensors" 2> "$T/err") || fail "eps-end sweep: $(cat "$T/err")"
+echo "$out" | grep -qE "^agent .* gap +eps-end$" || fail "no eps-end column: $out"
+echo "$out" | grep -qE "^ +0 +5 .* 0\.05$" || fail "agent 0 row lacks eps-end 0.05: $out"
+echo "$out" | grep -qE "^ +1 +6 .* 0\.2$" || fail "agent 1 row lacks eps-end 0.2: $out"
 for i in 0 1; do
     [ -s "$T/p.agent$i.safetensors" ] || fail "no checkpoint for agent $i"
     grep -q "\"agent\": $i," "$T/m.jsonl" || fail "no JSON lines for agent $i"

@@ -248,19 +248,22 @@ void cldqn_fused_set_prof(cldqn_fused *f, cldqn_clprof *prof)
     if (f) f->prof = prof;
 }
 
-/* Updates a target must stay for the table to pay twice over: the table is
- * a target forward over all S states in 16-lane chunks, and each update
- * saves at least one chunk. The last interval between changes decides. */
-static int64_t table_payoff(const cldqn_fused *f)
+/* The table is a target forward over all S states in 16-lane chunks; an
+ * update saves the chunks of its batch (at least one when unknown). */
+int64_t cldqn_fused_table_payoff(const cldqn_net_shape *s, int max_batch, int batch)
 {
-    return 2 * ((int64_t)f->lay.shape.n_states + f->bp - 1) / f->bp * (f->bp / 16);
+    const int64_t bp = round_up(max_batch, 16), saved = batch > 0 ? (batch + 15) / 16 : 1;
+    const int64_t table = ((int64_t)s->n_states + bp - 1) / bp * (bp / 16);
+    return (2 * table + saved - 1) / saved;
 }
 
 void cldqn_fused_target_changed(cldqn_fused *f)
 {
     if (!f) return;
     f->table_ok = 0;
-    f->use_table = f->table_mode == 1 || (f->table_mode < 0 && f->since_change >= table_payoff(f));
+    f->use_table = f->table_mode == 1 ||
+                   (f->table_mode < 0 &&
+                    f->since_change >= cldqn_fused_table_payoff(&f->lay.shape, f->max_batch, 0));
     f->since_change = 0;
 }
 

@@ -60,6 +60,10 @@ void cldqn_fused_set_prof(cldqn_fused *f, cldqn_clprof *prof);
  * (-1 auto, 0 never, 1 always); results are the same bits either way.
  * cldqn_fused_tables counts the tables built. */
 void cldqn_fused_target_changed(cldqn_fused *f);
+/* Updates of `batch` samples (0: unknown, as few as 1) a target must last
+ * for its table to repay itself twice; auto mode uses it, and so does the
+ * population, whose updates always take the whole batch. */
+int64_t cldqn_fused_table_payoff(const cldqn_net_shape *s, int max_batch, int batch);
 void cldqn_fused_set_table(cldqn_fused *f, int mode);
 int64_t cldqn_fused_tables(const cldqn_fused *f);
 

@@ -35,7 +35,6 @@
 #include "train_state.h"
 
 #include "cldqn/checkpoint.h"
-#include "cldqn/ref.h"
 #include "cldqn/replay.h"
 #include "cldqn/rng.h"
 
@@ -406,14 +405,14 @@ static cldqn_status make_buffer(cldqn_population *p, size_t bytes, const void *i
 static cldqn_status build_tables(cldqn_population *p, int n);
 
 /* The max-Q tables (fused_target_table_pop): used when every agent keeps
- * its target for at least twice the updates a table costs (a target forward
- * over all S states, S/bp batches' worth; the seed's sync at episode ends
- * counts as rare), as fused.c decides for one network. Built here for the
- * targets the agents start from. */
+ * its target for cldqn_fused_table_payoff updates or more (the seed's sync
+ * at episode ends counts as rare), the rule fused.c applies to one network.
+ * Built here for the targets the agents start from. */
 static cldqn_status create_table(cldqn_population *p)
 {
     const size_t K = (size_t)p->k;
-    const int64_t payoff = 2 * ((int64_t)p->lay.shape.n_states + p->bp - 1) / p->bp;
+    const int64_t payoff =
+        cldqn_fused_table_payoff(&p->lay.shape, p->a[0].cfg.batch, p->a[0].cfg.batch);
     p->use_table = 1;
     for (int i = 0; i < p->k; i++) {
         const cldqn_config *c = &p->a[i].cfg;

@@ -803,10 +803,10 @@ __kernel void fused_target_table(const __global float *target, __global float *w
 #define FU_IN_GAMMA  (FU_IN_G + 1)
 #define FU_IN_HYP    (FU_IN_ADAM + 2 * FU_BP)
 #define FU_IN_STRIDE (FU_IN_HYP + 8)
-__kernel void fused_update_pop(__global float *params, __global float *grad, __global float *m,
-                               __global float *v, const __global float *target,
-                               const __global int *in, __global float *ws, __global int *out, int B,
-                               const __global int *agents)
+/* Work-group g's network of the population, with or without the table. */
+void fu_update_pop(__global float *params, __global float *grad, __global float *m,
+                   __global float *v, const __global float *target, const __global int *in,
+                   __global float *ws, __global int *out, int B, const __global int *agents, int tt)
 {
     const size_t n = (size_t)agents[get_group_id(0)];
     const __global int *gin = in + n * FU_IN_STRIDE;
@@ -814,7 +814,15 @@ __kernel void fused_update_pop(__global float *params, __global float *grad, __g
     const size_t po = n * FU_NPARAM;
     fu_update(params + po, grad + po, m + po, v + po, target + po, gin, ws + n * FU_SCRATCH,
               out + 2 * n, B, as_float(gin[FU_IN_GAMMA]), h[0], h[1], h[2], h[3], h[4], h[5], h[6],
-              0);
+              tt);
+}
+
+__kernel void fused_update_pop(__global float *params, __global float *grad, __global float *m,
+                               __global float *v, const __global float *target,
+                               const __global int *in, __global float *ws, __global int *out, int B,
+                               const __global int *agents)
+{
+    fu_update_pop(params, grad, m, v, target, in, ws, out, B, agents, 0);
 }
 
 /* fused_update_pop with max_a Q_target(s') from each network's table. */
@@ -823,13 +831,7 @@ __kernel void fused_update_pop_tt(__global float *params, __global float *grad, 
                                   const __global int *in, __global float *ws, __global int *out,
                                   int B, const __global int *agents)
 {
-    const size_t n = (size_t)agents[get_group_id(0)];
-    const __global int *gin = in + n * FU_IN_STRIDE;
-    const __global float *h = (const __global float *)(gin + FU_IN_HYP);
-    const size_t po = n * FU_NPARAM;
-    fu_update(params + po, grad + po, m + po, v + po, target + po, gin, ws + n * FU_SCRATCH,
-              out + 2 * n, B, as_float(gin[FU_IN_GAMMA]), h[0], h[1], h[2], h[3], h[4], h[5], h[6],
-              1);
+    fu_update_pop(params, grad, m, v, target, in, ws, out, B, agents, 1);
 }
 
 /* The tables of the networks listed (work-group g: network agents[g]),

@@ -33,9 +33,14 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
 void cldqn_cli_pop_episode_json(FILE *f, int agent, const cldqn_train_stats *s, int terminated);
 void cldqn_cli_pop_eval_json(FILE *f, int agent, const cldqn_train_stats *s);
 /* The results table of n agents: seed, lr, gamma, counters, optimum and
- * final return, then a column per other setting that differs between them. */
-void cldqn_cli_pop_table(FILE *f, int n, const cldqn_config *const *cfgs,
-                         const cldqn_train_stats *const *stats);
+ * final return, then a column per other setting that differs between them.
+ * get(ctx, i) gives agent i's settings and counters. */
+typedef struct {
+    const cldqn_config *cfg;
+    const cldqn_train_stats *stats;
+} cldqn_cli_pop_agent;
+typedef cldqn_cli_pop_agent (*cldqn_cli_pop_get)(const void *ctx, int i);
+void cldqn_cli_pop_table(FILE *f, int n, cldqn_cli_pop_get get, const void *ctx);
 
 /* Prints "cldqn: <message>" for the last library error to stderr. */
 void cldqn_cli_error(const char *context);

@@ -178,6 +178,12 @@ static void pop_on_eval(void *ctx, const cldqn_population *p, int i)
 /* Trains the n agents of cfgs (fresh, or from resume[i] when resume is not
  * NULL), saves one checkpoint per agent and prints the results table.
  * Frees cfgs. Returns the exit code. */
+static cldqn_cli_pop_agent pop_agent(const void *ctx, int i)
+{
+    const cldqn_population *p = ctx;
+    return (cldqn_cli_pop_agent){cldqn_population_config(p, i), cldqn_population_stats(p, i)};
+}
+
 static int train_population(const cldqn_config *cfg, cldqn_config *cfgs, int n,
                             const char *const *resume)
 {
@@ -242,20 +248,7 @@ static int train_population(const cldqn_config *cfg, cldqn_config *cfgs, int n,
            " launches, on %s\n",
            n, total_steps, el, el > 0 ? (double)total_steps / el : 0.0,
            cldqn_population_launches(p), cldqn_population_device_name(p));
-    const cldqn_config **tc = malloc((size_t)n * sizeof *tc);
-    const cldqn_train_stats **ts = malloc((size_t)n * sizeof *ts);
-    if (tc && ts) {
-        for (int i = 0; i < n; i++) {
-            tc[i] = cldqn_population_config(p, i);
-            ts[i] = cldqn_population_stats(p, i);
-        }
-        cldqn_cli_pop_table(stdout, n, tc, ts);
-    } else {
-        fprintf(stderr, "cldqn: out of memory printing the results table\n");
-        rc = rc ? rc : 1;
-    }
-    free(tc);
-    free(ts);
+    cldqn_cli_pop_table(stdout, n, pop_agent, p);
     if (rc != 1) {
         char first[CLDQN_CONFIG_PATH_MAX + 32];
         cldqn_population_agent_path(cfg->out, 0, first, sizeof first);

@@ -51,7 +51,7 @@ void cldqn_cli_pop_eval_json(FILE *f, int agent, const cldqn_train_stats *s)
 
 /* Sweepable settings besides seed, lr and gamma whose text differs between
  * the agents: a column each, so every swept value shows in the table. */
-static int extra_keys(int n, const cldqn_config *const *cfgs, const char **out)
+static int extra_keys(int n, cldqn_cli_pop_get get, const void *ctx, const char **out)
 {
     const char *const *keys = cldqn_population_sweep_keys();
     int m = 0;
@@ -59,9 +59,9 @@ static int extra_keys(int n, const cldqn_config *const *cfgs, const char **out)
         if (!strcmp(keys[k], "seed") || !strcmp(keys[k], "lr") || !strcmp(keys[k], "gamma"))
             continue;
         char v0[64], v[64];
-        if (n < 1 || cldqn_config_value(cfgs[0], keys[k], v0, sizeof v0)) continue;
+        if (n < 1 || cldqn_config_value(get(ctx, 0).cfg, keys[k], v0, sizeof v0)) continue;
         for (int i = 1; i < n; i++)
-            if (!cldqn_config_value(cfgs[i], keys[k], v, sizeof v) && strcmp(v, v0)) {
+            if (!cldqn_config_value(get(ctx, i).cfg, keys[k], v, sizeof v) && strcmp(v, v0)) {
                 out[m++] = keys[k];
                 break;
             }
@@ -97,11 +97,13 @@ static void table_row(FILE *f, int agent, const cldqn_config *c, const cldqn_tra
     fputc('\n', f);
 }
 
-void cldqn_cli_pop_table(FILE *f, int n, const cldqn_config *const *cfgs,
-                         const cldqn_train_stats *const *stats)
+void cldqn_cli_pop_table(FILE *f, int n, cldqn_cli_pop_get get, const void *ctx)
 {
     const char *extra[MAX_EXTRA];
-    const int m = extra_keys(n, cfgs, extra);
+    const int m = extra_keys(n, get, ctx, extra);
     table_header(f, extra, m);
-    for (int i = 0; i < n; i++) table_row(f, i, cfgs[i], stats[i], extra, m);
+    for (int i = 0; i < n; i++) {
+        const cldqn_cli_pop_agent a = get(ctx, i);
+        table_row(f, i, a.cfg, a.stats, extra, m);
+    }
 }

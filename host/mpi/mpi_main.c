@@ -216,6 +216,18 @@ static void set_error(rank_report *rep, const char *context)
 /* Every rank: trains its block of cfgs[0..n), gathers on rank 0, which
  * prints. Returns the exit code, the same on every rank. metrics: rank 0's
  * open --metrics file or NULL. */
+/* The K agents' settings and gathered counters, for the results table. */
+typedef struct {
+    const cldqn_config *cfgs;
+    const cldqn_train_stats *stats;
+} gathered;
+
+static cldqn_cli_pop_agent gathered_agent(const void *ctx, int i)
+{
+    const gathered *g = ctx;
+    return (cldqn_cli_pop_agent){&g->cfgs[i], &g->stats[i]};
+}
+
 static int run_share(const mpi_ctx *mc, const cldqn_config *cfgs, int n, FILE *metrics)
 {
     const int lo = (int)((int64_t)mc->rank * n / mc->size),
@@ -408,20 +420,8 @@ static int run_share(const mpi_ctx *mc, const cldqn_config *cfgs, int n, FILE *m
                 else
                     printf("rank %d on %s: no agents\n", r, reps[r].host);
             }
-            const cldqn_config **tc = malloc((size_t)n * sizeof *tc);
-            const cldqn_train_stats **ts = malloc((size_t)n * sizeof *ts);
-            if (tc && ts) {
-                for (int i = 0; i < n; i++) {
-                    tc[i] = &cfgs[i];
-                    ts[i] = &stats[i];
-                }
-                cldqn_cli_pop_table(stdout, n, tc, ts);
-            } else {
-                fprintf(stderr, "cldqn-mpi: out of memory printing the results table\n");
-                rc = rc ? rc : 1;
-            }
-            free(tc);
-            free(ts);
+            const gathered g = {cfgs, stats};
+            cldqn_cli_pop_table(stdout, n, gathered_agent, &g);
             if (rc != 1) {
                 char first[CLDQN_CONFIG_PATH_MAX + 32];
                 cldqn_population_agent_path(base->out, 0, first, sizeof first);

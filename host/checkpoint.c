@@ -608,6 +608,21 @@ fail:
     return st;
 }
 
+int cldqn_st_count(const cldqn_st_file *f)
+{
+    return f->n_tensors;
+}
+
+const char *cldqn_st_name(const cldqn_st_file *f, int i)
+{
+    return i >= 0 && i < f->n_tensors ? f->t[i].name : NULL;
+}
+
+const char *cldqn_st_dtype(const cldqn_st_file *f, int i)
+{
+    return i >= 0 && i < f->n_tensors ? f->t[i].dtype : NULL;
+}
+
 const char *cldqn_st_meta(const cldqn_st_file *f, const char *key)
 {
     for (int i = 0; i < f->n_meta; i++)

@@ -43,6 +43,12 @@ typedef struct cldqn_st_file cldqn_st_file;
 /* Reads and validates a whole safetensors file. */
 cldqn_status cldqn_st_read(const char *path, cldqn_st_file **out);
 void cldqn_st_free(cldqn_st_file *f);
+/* Number of tensors, and the name and dtype of tensor i (0 <= i < count) in
+ * file order (NULL for another i). */
+int cldqn_st_count(const cldqn_st_file *f);
+const char *cldqn_st_name(const cldqn_st_file *f, int i);
+const char *cldqn_st_dtype(const cldqn_st_file *f, int i);
+
 /* Metadata value, or NULL. */
 const char *cldqn_st_meta(const cldqn_st_file *f, const char *key);
 /* Tensor data checked against dtype and shape (ndim dims); NULL shape checks

@@ -60,7 +60,7 @@ __kernel void q_act(__global const float *params, /* (total) */
     qa_forward(params, states[g], E, H, L, A, w_off0, q + (size_t)g * A, actions + g, x0, x1);
 }
 
-/* A population's acting (host/population.c): work-group g gives the greedy
+/* A population's acting (host/train/population.c): work-group g gives the greedy
  * action of agent sa[2g+1] in state sa[2g]; the agents' parameter sets lie
  * back to back, stride floats apart. */
 __kernel void q_act_pop(__global const float *params, /* (K, stride) */

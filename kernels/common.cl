@@ -1,7 +1,7 @@
-/* common.cl - prepended to every kernel program (see host/clrt.c).
+/* common.cl - prepended to every kernel program (see host/cl/clrt.c).
  *
  * No contraction of a*b+c into FMA: the kernels must round exactly like the
- * C reference in host/ref.c, which is built with -ffp-contract=off. Sums run
+ * C reference in host/core/ref.c, which is built with -ffp-contract=off. Sums run
  * in increasing index order from 0.0f, as in ref.c; no float atomics. */
 #pragma OPENCL FP_CONTRACT OFF
 

@@ -8,7 +8,7 @@
  * FU_MODE == 1 the same launch runs the seed's B sequential single-sample
  * Keras-MSE updates instead (each a full forward/backward/Adam step).
  *
- * The result is bit-identical to ref_update (host/ref.c): every sum starts at
+ * The result is bit-identical to ref_update (host/core/ref.c): every sum starts at
  * 0.0f and runs in the reference's index order, contraction is off and the
  * host builds with -cl-fp32-correctly-rounded-divide-sqrt. Speed comes from
  * explicit float16/float8 vectors laid across independent outputs (batch
@@ -789,7 +789,7 @@ __kernel void fused_target_table(const __global float *target, __global float *w
     fu_target_table(target, ws);
 }
 
-/* A population (host/population.c): work-group g updates network
+/* A population (host/train/population.c): work-group g updates network
  * n = agents[g] (only the networks that learn on this step are listed), whose
  * five arrays start at n * FU_NPARAM, packed input at n * FU_IN_STRIDE,
  * scratch at n * FU_SCRATCH and output at 2n. Per network the input also

@@ -1,6 +1,6 @@
 /* test_fused.c - the fused single-launch update (kernels/fused.cl) vs ref_update.
  *
- * Each case runs N updates of the fused kernel and of ref_update (host/ref.c,
+ * Each case runs N updates of the fused kernel and of ref_update (host/core/ref.c,
  * the specification) from the same random network and minibatches, and
  * compares params, grad, Adam m and v and the loss after every step, plus the
  * greedy next action against ref_argmax(ref_q_forward(updated params)).

@@ -1,5 +1,5 @@
 /* test_profile.c - profiling of the Q-network (cldqn_qnet_set_trace,
- * host/clprof.c) and the trace's own failure handling and atomic writes.
+ * host/cl/clprof.c) and the trace's own failure handling and atomic writes.
  *
  * A profiled qnet must compute exactly what an unprofiled one does (all five
  * buffers, losses and actions bit-identical), and its trace must hold one
@@ -8,7 +8,7 @@
  * per update_act; on the layered path each kernel launch by name. Without a
  * profiling queue only host spans appear; on REF, host spans only. Device
  * spans of one call must lie within the host span of that call, up to the
- * clock mapping's error (see host/clprof.h). */
+ * clock mapping's error (see host/cl/clprof.h). */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>

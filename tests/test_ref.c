@@ -1,4 +1,4 @@
-/* test_ref.c - the C reference of the update (host/ref.c) against independent
+/* test_ref.c - the C reference of the update (host/core/ref.c) against independent
  * references: hand-computed values for each op, central finite differences
  * of a double-precision forward for the gradients, and PyTorch 1.13 for whole
  * updates (tests/data/torch_ref.bin, written by tools/torch_ref.py; its header

@@ -4,10 +4,10 @@
  * backward (dense_backward vs relu_mask_db + two CLBlastSgemm) on the default
  * device: host wall clock, warm (CLBlast has compiled the size), the best of
  * many single calls each ending in clFinish. Its numbers pick the
- * size threshold in host/qnet.c (use_gemm). Not part of the build:
+ * size threshold in host/cl/qnet.c (use_gemm). Not part of the build:
  *
- *   cc -O2 -Iinclude -Ihost tools/bench-gemm.c build/libcldqn.a -lOpenCL -lclblast -lm \
- *      -o /tmp/bench-gemm && /tmp/bench-gemm
+ *   cc -O2 -Iinclude -Ihost/core -Ihost/cl -Ihost/train tools/bench-gemm.c build/libcldqn.a
+ * -lOpenCL -lclblast -lm \ -o /tmp/bench-gemm && /tmp/bench-gemm
  */
 #include <clblast_c.h>
 #include <stdio.h>

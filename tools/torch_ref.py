@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """torch_ref.py - writes tests/data/torch_ref.bin: DQN updates computed by PyTorch.
 
-The C reference (host/ref.c, ref_update) is tested against this file by
+The C reference (host/core/ref.c, ref_update) is tested against this file by
 tests/test_ref.c. Run with Debian's system interpreter, which has PyTorch 1.13
 (python3-torch); the pyenv `python3` has no torch:
 

@@ -17,7 +17,7 @@
  * 0); everything else must be equal.
  *
  * Checkpoints: agent i's PATH.agentI + PATH.agentI.state are exactly what
- * cldqn_trainer_save writes (host/train_state.c), so the population resumes
+ * cldqn_trainer_save writes (host/train/train_state.c), so the population resumes
  * bit-identically to an uninterrupted run (cldqn_population_resume) and
  * agent i alone continues with cldqn_trainer_resume bit-identically to the
  * population. save-every writes every agent's pair (each file atomic);

@@ -85,7 +85,7 @@ void cldqn_qnet_set_adam_step(cldqn_qnet *net, int t);
  * device span from its OpenCL profiling event (category "kernel" or
  * "transfer", named after the kernel or "write:batch", "read:loss", ...,
  * tid CLDQN_TRACE_TID_DEVICE), mapped onto the host clock per call
- * (host/clprof.h). Each call then waits for the device before returning,
+ * (host/cl/clprof.h). Each call then waits for the device before returning,
  * and its host span lasts until the device had finished its commands.
  * Results are unchanged. NULL turns it off; tr must outlive its use. */
 cldqn_status cldqn_qnet_set_trace(cldqn_qnet *net, cldqn_trace *tr);

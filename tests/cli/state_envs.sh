@@ -3,7 +3,7 @@
 # in one line, by a loop of one env that would otherwise continue from env 0
 # alone: the population (one Taxi per agent, even when --envs 1 overrides the
 # stored setting) and the solo trainer told --envs 1. Both read the file
-# through host/train_state.c, which checks the file's "envs" key.
+# through host/train/train_state.c, which checks the file's "envs" key.
 # Usage: bash state_envs.sh /path/to/cldqn /path/to/source
 set -u
 BIN=$1

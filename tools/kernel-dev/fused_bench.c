@@ -185,8 +185,6 @@ static int run(const options *o, cldqn_cl *cl, int verbose)
 
 int main(int argc, char **argv)
 {
-    /* The device cldqn itself prefers (host/main.c): PoCL's basic first. */
-    if (!getenv("POCL_DEVICES")) setenv("POCL_DEVICES", "basic pthread", 0);
     options o = {.hidden = 50, .layers = 2, .batch = 32, .embed = 10, .steps = 20, .reps = 2000};
     o.cfg = (cldqn_learn_config){.gamma = 0.99f,
                                  .lr = 1e-3f,

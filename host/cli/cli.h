@@ -19,7 +19,7 @@ int cldqn_cmd_bench(int argc, char **argv);
 
 /* Runs a population once `cldqn train` has settled the settings: cfg (out
  * filled in, checked), the --population count (0 if absent) and the --sweep
- * items. Returns the exit code. cldqn-mpi (host/mpi/) passes one that splits
+ * items. Returns the exit code. cldqn-mpi (host/cli/) passes one that splits
  * the agents over MPI ranks. */
 typedef int (*cldqn_cli_pop_runner)(void *ctx, const cldqn_config *cfg, int k,
                                     const char *const *sweep, int n_sweep);
@@ -28,7 +28,7 @@ typedef int (*cldqn_cli_pop_runner)(void *ctx, const cldqn_config *cfg, int k,
  * one-device population of cldqn train). */
 int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *ctx);
 
-/* A population's reports (host/pop_report.c): one JSON line per finished
+/* A population's reports (host/cli/pop_report.c): one JSON line per finished
  * episode / exact evaluation of an agent, and the results table. */
 void cldqn_cli_pop_episode_json(FILE *f, int agent, const cldqn_train_stats *s, int terminated);
 void cldqn_cli_pop_eval_json(FILE *f, int agent, const cldqn_train_stats *s);

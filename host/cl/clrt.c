@@ -141,8 +141,24 @@ static cldqn_status device_info(cl_device_id d, cldqn_cl_device_info *o)
     return CLDQN_OK;
 }
 
+/* PoCL's default CPU device (pthread) hands every command to a worker thread:
+ * 15-20 us per launch on two cores, more than half of a training step. Its
+ * basic device runs commands in the calling thread (about 1 us), and one
+ * agent's update is one work-group, so basic is listed first and taken by
+ * default; pthread stays for launches of many work-groups (populations, see
+ * cldqn_cl_create_groups). PoCL reads POCL_DEVICES once, at the process's
+ * first OpenCL call, and every OpenCL use of the library begins here; a
+ * user's own POCL_DEVICES is kept, and other drivers ignore it. The one
+ * place the preference is applied: the CLI, cldqn-mpi, the tests and the
+ * tools all see the same device list. */
+static void prefer_pocl_basic(void)
+{
+    if (!getenv("POCL_DEVICES")) setenv("POCL_DEVICES", "basic pthread", 0);
+}
+
 cldqn_status cldqn_cl_list_devices(cldqn_cl_device_info **out, int *n)
 {
+    prefer_pocl_basic();
     *out = NULL;
     *n = 0;
     cl_uint np = 0;

@@ -29,21 +29,8 @@ static void usage(FILE *f)
     fprintf(f, "\n'cldqn COMMAND --help' describes a command.\n");
 }
 
-/* PoCL's default CPU device (pthread) hands every command to a worker thread:
- * 15-20 us per launch on two cores, more than half of a training step. Its
- * basic device runs commands in the calling thread (about 1 us), and one
- * agent's update is one work-group, so basic is listed first and taken by
- * default; pthread stays for launches of many work-groups (populations, see
- * cldqn_cl_create_groups). Must precede the first OpenCL call; a user's own
- * POCL_DEVICES is kept. Other drivers ignore it. */
-static void prefer_pocl_basic(void)
-{
-    if (!getenv("POCL_DEVICES")) setenv("POCL_DEVICES", "basic pthread", 0);
-}
-
 int main(int argc, char **argv)
 {
-    prefer_pocl_basic();
     if (argc < 2) {
         usage(stderr);
         return 2;

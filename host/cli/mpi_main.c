@@ -537,8 +537,6 @@ static int dispatch(mpi_ctx *mc, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    /* As host/main.c: PoCL's basic device first unless the user chose. */
-    if (!getenv("POCL_DEVICES")) setenv("POCL_DEVICES", "basic pthread", 0);
     MPI_Init(&argc, &argv);
     mpi_ctx mc = {0, 1, 0, 0};
     MPI_Comm_rank(MPI_COMM_WORLD, &mc.rank);

@@ -10,13 +10,13 @@
  * asked for. Dense layers go through the hand-written kernels or CLBlast's
  * SGEMM, picked by size (see use_gemm; $CLDQN_GEMM=kernel|clblast forces one).
  *
- * Where the fused kernel serves the shape (host/fused.h), an OPENCL update is
+ * Where the fused kernel serves the shape (host/cl/fused.h), an OPENCL update is
  * instead one launch of one work-group that also returns the next greedy
  * action; the layered kernels then only answer q_values and greedy.
  *
  * Profiling (cldqn_qnet_set_trace): each public call becomes a host span and,
  * on a profiling queue, every command it enqueues carries an event that
- * host/clprof.c turns into a device span when the call ends (clFinish then).
+ * host/cl/clprof.c turns into a device span when the call ends (clFinish then).
  * Without a trace the events are NULL, as before. */
 #include "cldqn/qnet.h"
 

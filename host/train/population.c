@@ -1,6 +1,6 @@
 /* population.c - K agents, one fused launch per training step (population.h).
  *
- * The per-agent loop is the one of host/trainer.c (env_step, learn,
+ * The per-agent loop is the one of host/train/trainer.c (env_step, learn,
  * sync_target, end_episode, the eval schedule), split in three phases per
  * step so that the updates of all agents go into one launch of
  * fused_update_pop: (A) every running agent acts, steps its Taxi and stores

@@ -5,7 +5,7 @@
  * grad, Adam m, Adam v, target): target forward, TD target, online forward,
  * loss, backward into the embedding rows, optional clipping, Adam, and the
  * greedy action of one extra state under the updated parameters. Results are
- * bit-identical to ref_update (host/ref.c). The object owns only its program,
+ * bit-identical to ref_update (host/core/ref.c). The object owns only its program,
  * kernel, a packed-input buffer, a scratch buffer and a 2-int output buffer;
  * the five parameter buffers belong to the caller. Not thread-safe: one
  * object per queue. */
@@ -48,7 +48,7 @@ cldqn_status cldqn_fused_update(cldqn_fused *f, cl_mem params, cl_mem grad, cl_m
                                 float *loss, int32_t *next_action);
 
 /* Profiling: the write, the kernel and the read of each update take their
- * events from prof (host/clprof.h; NULL or a recorder without a trace: no
+ * events from prof (host/cl/clprof.h; NULL or a recorder without a trace: no
  * events). prof must outlive the object or be unset first. */
 void cldqn_fused_set_prof(cldqn_fused *f, cldqn_clprof *prof);
 
@@ -73,7 +73,7 @@ int cldqn_fused_adam_steps(const cldqn_fused *f, int n);
 /* Work-group size the kernel is launched with. */
 size_t cldqn_fused_wg(const cldqn_fused *f);
 
-/* Pieces shared with the population update (host/population.c, kernel
+/* Pieces shared with the population update (host/train/population.c, kernel
  * fused_update_pop in the same program): the -D options of the program for
  * this layout, configuration and largest batch; the scratch floats one
  * network needs; the layout/configuration checks of cldqn_fused_create; and

@@ -510,46 +510,53 @@ void cldqn_st_free(cldqn_st_file *f)
     free(f);
 }
 
+/* Reads n bytes at the current position of fp into buf. */
+static int read_all(FILE *fp, void *buf, size_t n)
+{
+    return fread(buf, 1, n, fp) == n && !ferror(fp);
+}
+
+/* The header is read and checked against the file's size before the tensor
+ * data is: a damaged or foreign file fails after a few bytes, however large
+ * it is, and a FIFO or device is refused without blocking on it. */
 cldqn_status cldqn_st_read(const char *path, cldqn_st_file **out)
 {
     *out = NULL;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return cldqn_fail(CLDQN_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    cldqn_st_file *f = calloc(1, sizeof *f);
-    if (!f) {
-        fclose(fp);
-        return cldqn_fail(CLDQN_ERR_NOMEM, "out of memory reading '%s'", path);
-    }
-    f->path = strdup(path);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return cldqn_fail(CLDQN_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
     struct stat sb;
-    if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(fp);
-        cldqn_st_free(f);
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
         return cldqn_fail(CLDQN_ERR_IO, "'%s' is not a regular file", path);
     }
-    f->size = (size_t)sb.st_size;
-    f->bytes = malloc(f->size ? f->size : 1);
-    if (!f->path || !f->bytes) {
+    int fl = fcntl(fd, F_GETFL);
+    FILE *fp = fl == -1 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1 ? NULL : fdopen(fd, "rb");
+    if (!fp) {
+        close(fd);
+        return cldqn_fail(CLDQN_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    }
+    cldqn_st_file *f = calloc(1, sizeof *f);
+    if (f) f->path = strdup(path);
+    if (!f || !f->path) {
         fclose(fp);
         cldqn_st_free(f);
         return cldqn_fail(CLDQN_ERR_NOMEM, "out of memory reading '%s'", path);
     }
-    size_t got = fread(f->bytes, 1, f->size, fp);
-    int rerr = ferror(fp);
-    fclose(fp);
-    if (rerr || got != f->size) {
-        cldqn_st_free(f);
-        return cldqn_fail(CLDQN_ERR_IO, "cannot read '%s'", path);
-    }
+    f->size = (size_t)sb.st_size;
     parser ps = {0, 0, path};
     cldqn_status st = CLDQN_OK;
+    unsigned char prefix[8];
     if (f->size < 8) {
         st = cldqn_fail(CLDQN_ERR_FORMAT, "'%s': truncated: %zu bytes, no safetensors header", path,
                         f->size);
         goto fail;
     }
+    if (!read_all(fp, prefix, 8)) {
+        st = cldqn_fail(CLDQN_ERR_IO, "cannot read '%s'", path);
+        goto fail;
+    }
     uint64_t hlen = 0;
-    for (int i = 0; i < 8; i++) hlen |= (uint64_t)f->bytes[i] << (8 * i);
+    for (int i = 0; i < 8; i++) hlen |= (uint64_t)prefix[i] << (8 * i);
     if (hlen < 2 || hlen > MAX_HEADER) {
         st = cldqn_fail(CLDQN_ERR_FORMAT, "'%s': not a safetensors file (header length %llu)", path,
                         (unsigned long long)hlen);
@@ -560,9 +567,18 @@ cldqn_status cldqn_st_read(const char *path, cldqn_st_file **out)
                         path, (unsigned long long)hlen, f->size);
         goto fail;
     }
+    f->bytes = malloc(8 + (size_t)hlen);
+    if (!f->bytes) {
+        st = cldqn_fail(CLDQN_ERR_NOMEM, "out of memory reading '%s'", path);
+        goto fail;
+    }
+    memcpy(f->bytes, prefix, 8);
+    if (!read_all(fp, f->bytes + 8, (size_t)hlen)) {
+        st = cldqn_fail(CLDQN_ERR_IO, "cannot read '%s'", path);
+        goto fail;
+    }
     ps.p = (const char *)f->bytes + 8;
     ps.end = ps.p + hlen;
-    f->data = f->bytes + 8 + hlen;
     f->data_size = f->size - 8 - (size_t)hlen;
     if (!expect(&ps, '{')) {
         st = perr(&ps, "not a JSON object");
@@ -601,9 +617,23 @@ cldqn_status cldqn_st_read(const char *path, cldqn_st_file **out)
     }
     st = validate(f, &ps);
     if (st) goto fail;
+    /* The header agrees with the file's size: now the tensor data. */
+    unsigned char *all = realloc(f->bytes, f->size);
+    if (!all) {
+        st = cldqn_fail(CLDQN_ERR_NOMEM, "out of memory reading '%s'", path);
+        goto fail;
+    }
+    f->bytes = all;
+    if (!read_all(fp, f->bytes + 8 + hlen, f->data_size)) {
+        st = cldqn_fail(CLDQN_ERR_IO, "cannot read '%s'", path);
+        goto fail;
+    }
+    f->data = f->bytes + 8 + hlen;
+    fclose(fp);
     *out = f;
     return CLDQN_OK;
 fail:
+    fclose(fp);
     cldqn_st_free(f);
     return st;
 }

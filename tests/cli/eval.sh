@@ -53,6 +53,19 @@ sed 's/"fc1.weight":{"dtype":"F32","shape":\[50,10\]/"fc1.weight":{"dtype":"F32"
     "$T/a.st" > "$T/s.st"
 cmp -s "$T/a.st" "$T/s.st" && fail "sed did not change the shape"
 one_line_error "$T/s.st" | grep -q "has shape \[10, 50\], expected \[50, 10\]" || fail "shape mismatch"
+# Readers check the header before the data and never wait on a FIFO: a FIFO
+# with no writer, and a 20 GB sparse file of zeros, are refused at once
+# (timeout 10 s: before the fix the FIFO blocked forever, the sparse file
+# was read whole).
+mkfifo "$T/fifo"
+err=$(timeout 10 "$BIN" eval "$T/fifo" 2>&1)
+rc=$?
+[ $rc -eq 1 ] && echo "$err" | grep -q "is not a regular file" || fail "FIFO (exit $rc): $err"
+truncate -s 20G "$T/sparse.st"
+err=$(timeout 10 "$BIN" eval "$T/sparse.st" 2>&1)
+rc=$?
+[ $rc -eq 1 ] && echo "$err" | grep -q "header length 0" || fail "20 GB sparse file (exit $rc): $err"
+rm -f "$T/sparse.st"
 one_line_error --frobnicate "$T/a.st" > /dev/null
 one_line_error "$T/a.st" --episodes 0 > /dev/null
 echo "ok"

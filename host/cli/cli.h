@@ -42,6 +42,13 @@ typedef struct {
 typedef cldqn_cli_pop_agent (*cldqn_cli_pop_get)(const void *ctx, int i);
 void cldqn_cli_pop_table(FILE *f, int n, cldqn_cli_pop_get get, const void *ctx);
 
+/* Checks every file that a run of k agents (0: a solo run) with cfg will
+ * write: checkpoints and state files, metrics, trace. Prints one line and
+ * returns 1 if one names a directory, an existing file that is not a
+ * regular one, a name too long for its companion files, a directory that
+ * takes no new file, or if two of them name the same file; else 0. */
+int cldqn_cli_check_outputs(const cldqn_config *cfg, int k);
+
 /* Prints "cldqn: <message>" for the last library error to stderr. */
 void cldqn_cli_error(const char *context);
 

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -66,33 +65,6 @@ static void usage(FILE *f)
     cldqn_config c;
     cldqn_config_preset(&c, "default");
     cldqn_config_print(&c, f);
-}
-
-/* Can a file be created next to path? Catches a bad --out (or --profile,
- * opt) before training. */
-static cldqn_status check_writable(const char *opt, const char *path)
-{
-    char *copy = strdup(path);
-    if (!copy) return cldqn_fail(CLDQN_ERR_NOMEM, "out of memory");
-    char *dir = dirname(copy);
-    size_t n = strlen(dir) + 32;
-    char *probe = malloc(n);
-    cldqn_status st = CLDQN_OK;
-    if (!probe) {
-        free(copy);
-        return cldqn_fail(CLDQN_ERR_NOMEM, "out of memory");
-    }
-    snprintf(probe, n, "%s/.cldqn-probe-XXXXXX", dir);
-    int fd = mkstemp(probe);
-    if (fd < 0)
-        st = cldqn_fail(CLDQN_ERR_IO, "%s: cannot write '%s': %s", opt, path, strerror(errno));
-    else {
-        close(fd);
-        unlink(probe);
-    }
-    free(probe);
-    free(copy);
-    return st;
 }
 
 /* --profile: a trace recording the window of cfg->profile_steps env steps
@@ -189,6 +161,10 @@ static int train_population(const cldqn_config *cfg, cldqn_config *cfgs, int n,
 {
     int rc = 0;
     cldqn_population *p = NULL;
+    if (cldqn_cli_check_outputs(cfg, n)) {
+        free(cfgs);
+        return 1;
+    }
     if ((resume ? cldqn_population_resume(cfgs, n, resume, &p)
                 : cldqn_population_create(cfgs, n, &p)) != CLDQN_OK) {
         cldqn_cli_error(resume ? "--resume" : "--population");
@@ -522,13 +498,10 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
         cldqn_config_print(&cfg, stdout);
         return 0;
     }
-    if (check_writable("--out", cfg.out) != CLDQN_OK ||
-        (cfg.profile[0] && check_writable("--profile", cfg.profile) != CLDQN_OK)) {
-        cldqn_cli_error(NULL);
-        return 1;
-    }
     /* An explicit --population (even 1) runs the population loop. */
     const int population = pop_resume || cfg.population > 0 || cfg.sweep[0] || cfg.sweep_file[0];
+    /* A population's files are checked once its size is known. */
+    if (!population && cldqn_cli_check_outputs(&cfg, 0)) return 1;
     if (population && cfg.profile[0]) {
         fprintf(stderr, "cldqn: --profile: not available with --population/--sweep\n");
         return 2;

@@ -10,6 +10,8 @@
 
 #include "cldqn/trace.h"
 
+#include "cldqn/files.h"
+
 typedef struct {
     char name[64];
     char cat[32];
@@ -132,6 +134,9 @@ static void put_events(const cldqn_trace *t, FILE *f)
 cldqn_status cldqn_trace_write(const cldqn_trace *t, const char *path)
 {
     if (t->error) return cldqn_fail(t->error, "trace for '%s' not written: %s", path, t->message);
+    /* rename() would replace a device, FIFO or directory at path. */
+    cldqn_status ok = cldqn_output_check("trace", path, 11 /* .tmp.XXXXXX */, 0);
+    if (ok != CLDQN_OK) return ok;
     /* A temporary file beside the target, so a reader never sees half a trace. */
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);

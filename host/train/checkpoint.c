@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cldqn/files.h"
 #include "cldqn/version.h"
 
 #define MAX_HEADER   (100u * 1024 * 1024) /* the reference implementation's limit */
@@ -181,6 +182,12 @@ cldqn_status cldqn_st_write(const char *path, const cldqn_st_entry *e, int n,
         return cldqn_fail(CLDQN_ERR_NOMEM, "out of memory writing '%s'", path);
     }
 
+    /* rename() would replace a device, FIFO or directory at path. */
+    cldqn_status ok = cldqn_output_check("save", path, 11 /* .tmp.XXXXXX */, 0);
+    if (ok != CLDQN_OK) {
+        free(h.buf);
+        return ok;
+    }
     /* Temporary file in the target's directory so rename() is atomic. */
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16), *dircopy = strdup(path);

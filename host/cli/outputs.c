@@ -27,13 +27,20 @@ int cldqn_cli_check_outputs(const cldqn_config *cfg, int k)
     }
     int n = 0;
     for (int i = 0; i < n_ckpt; i++) {
-        output *c = &o[n++], *s = &o[n++];
-        c->what = s->what = "--out";
+        char ckpt[sizeof o->path];
         if (k > 0)
-            cldqn_population_agent_path(cfg->out, i, c->path, sizeof c->path);
+            cldqn_population_agent_path(cfg->out, i, ckpt, sizeof ckpt);
         else
-            snprintf(c->path, sizeof c->path, "%s", cfg->out);
-        snprintf(s->path, sizeof s->path, "%s%s", c->path, CLDQN_STATE_SUFFIX);
+            snprintf(ckpt, sizeof ckpt, "%s", cfg->out);
+        o[n].what = o[n + 1].what = "--out";
+        memcpy(o[n].path, ckpt, sizeof ckpt);
+        if (snprintf(o[n + 1].path, sizeof o[n + 1].path, "%s%s", ckpt, CLDQN_STATE_SUFFIX) >=
+            (int)sizeof o[n + 1].path) {
+            fprintf(stderr, "cldqn: --out: path '%s' too long\n", ckpt);
+            free(o);
+            return 1;
+        }
+        n += 2;
     }
     const int first_extra = n;
     if (cfg->metrics[0]) {

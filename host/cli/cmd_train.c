@@ -407,6 +407,37 @@ static int resume_population(const cldqn_config *cfg, const char *base, int k,
     return rc;
 }
 
+/* A resumed run with nothing left to do says so instead of training: its
+ * step or episode limit is behind it (1), or with --until-optimal its
+ * weights are already exactly optimal (1, stats say so; plain Taxi only,
+ * where the evaluation is exact). */
+static int resumed_done(const cldqn_config *cfg, cldqn_trainer *t)
+{
+    const cldqn_train_stats *s = cldqn_trainer_stats(t);
+    if (cfg->steps > 0 && s->steps >= cfg->steps) {
+        fprintf(stderr,
+                "cldqn: --steps %" PRId64 ": the checkpoint is at %" PRId64
+                " env steps already (raise --steps to train on)\n",
+                cfg->steps, s->steps);
+        return 1;
+    }
+    if (cfg->episodes > 0 && s->episodes >= cfg->episodes) {
+        fprintf(stderr,
+                "cldqn: --episodes %" PRId64 ": the checkpoint is at %" PRId64
+                " episodes already (raise --episodes to train on)\n",
+                cfg->episodes, s->episodes);
+        return 1;
+    }
+    if (cfg->until_optimal && !cfg->taxi.is_rainy && !cfg->taxi.fickle_passenger &&
+        cldqn_trainer_evaluate(t) == CLDQN_OK && s->reached_optimal) {
+        printf("%s is already exactly optimal (mean return %.3f from all 300 starts) after "
+               "%" PRId64 " env steps: nothing to train\n",
+               cfg->out, s->eval.mean_return, s->steps);
+        return 1;
+    }
+    return 0;
+}
+
 int cldqn_cmd_train(int argc, char **argv)
 {
     return cldqn_cmd_train_with(argc, argv, NULL, NULL);
@@ -458,6 +489,7 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
         }
     }
     cldqn_config cfg;
+    uint64_t resumed_seed = 0;
     if (resume && preset) {
         fprintf(stderr, "cldqn: --preset: cannot be combined with --resume (the checkpoint "
                         "holds its settings)\n");
@@ -476,6 +508,7 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
             return 1;
         }
         free(params);
+        resumed_seed = cfg.seed;
     } else if (cldqn_config_preset(&cfg, preset ? preset : "default") != CLDQN_OK) {
         cldqn_cli_error(NULL);
         return 2;
@@ -487,16 +520,25 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
         cldqn_cli_error(NULL);
         return 2;
     }
+    if (resume && cfg.seed != resumed_seed) {
+        fprintf(stderr,
+                "cldqn: --seed: a resumed run keeps its seed %" PRIu64
+                " (its random streams continue from the state file)\n",
+                resumed_seed);
+        return 2;
+    }
+    /* Printed before the default name is chosen: a config file pins --out
+     * only where the user gave one, so another seed never overwrites it. */
+    if (print_config) {
+        cldqn_config_print(&cfg, stdout);
+        return 0;
+    }
     if (!cfg.out[0]) {
         if (resume)
             snprintf(cfg.out, sizeof cfg.out, "%s", resume);
         else
             snprintf(cfg.out, sizeof cfg.out, "cldqn-%s-seed%" PRIu64 ".safetensors", cfg.preset,
                      cfg.seed);
-    }
-    if (print_config) {
-        cldqn_config_print(&cfg, stdout);
-        return 0;
     }
     /* An explicit --population (even 1) runs the population loop. */
     const int population = pop_resume || cfg.population > 0 || cfg.sweep[0] || cfg.sweep_file[0];
@@ -560,6 +602,11 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
             cldqn_cli_error(resume ? "--resume" : NULL);
         }
         return 1;
+    }
+    if (resume && resumed_done(&cfg, t)) {
+        int rc = cldqn_trainer_stats(t)->reached_optimal ? 0 : 2;
+        cldqn_trainer_free(t);
+        return rc;
     }
     if (cfg.summary && !cfg.quiet) {
         cldqn_layout lay = *cldqn_qnet_layout(cldqn_trainer_qnet(t));

@@ -22,9 +22,11 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: cldqn eval CKPT [--json] [--rainy] [--fickle] [--episodes N] [--seed S]\n"
                "                       [--max-steps N]\n\n"
-               "Greedy policy of a checkpoint from all 300 start states of deterministic Taxi\n"
-               "(mean return, success rate, mean steps, gap to the optimum), or N Monte-Carlo\n"
-               "episodes (default 1000) of rainy/fickle Taxi with seed S.\n");
+               "Greedy policy of a checkpoint on the Taxi it was trained on (--rainy and\n"
+               "--fickle add rain or a fickle passenger): from all 300 start states of\n"
+               "deterministic Taxi, exactly (mean return, success rate, mean steps, gap to the\n"
+               "optimum), or N Monte-Carlo episodes (default 1000) of rainy/fickle Taxi with\n"
+               "seed S. --max-steps: the episode cap (default 200, Taxi-v3's time limit).\n");
 }
 
 static int parse_int(const char *flag, const char *v, long long lo, long long hi, long long *out)
@@ -48,7 +50,8 @@ int cldqn_cmd_eval(int argc, char **argv)
     const char *path = NULL;
     int json = 0;
     long long episodes = 1000, seed = 1, max_steps = 200;
-    cldqn_taxi_config tc = cldqn_taxi_default_config();
+    int rainy = 0, fickle = 0;
+    const char *mc_flag = NULL; /* --episodes or --seed, for Monte-Carlo runs only */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -58,14 +61,16 @@ int cldqn_cmd_eval(int argc, char **argv)
         } else if (!strcmp(a, "--json")) {
             json = 1;
         } else if (!strcmp(a, "--rainy")) {
-            tc.is_rainy = 1;
+            rainy = 1;
         } else if (!strcmp(a, "--fickle")) {
-            tc.fickle_passenger = 1;
+            fickle = 1;
         } else if (!strcmp(a, "--episodes")) {
             if (!parse_int(a, next, 1, 100000000, &episodes)) return 2;
+            mc_flag = a;
             i++;
         } else if (!strcmp(a, "--seed")) {
             if (!parse_int(a, next, 0, INT64_MAX, &seed)) return 2;
+            mc_flag = a;
             i++;
         } else if (!strcmp(a, "--max-steps")) {
             if (!parse_int(a, next, 1, 1000000, &max_steps)) return 2;
@@ -91,6 +96,19 @@ int cldqn_cmd_eval(int argc, char **argv)
         cldqn_cli_error(NULL);
         return 1;
     }
+    /* The checkpoint's own Taxi unless told to add rain or fickleness. */
+    cldqn_taxi_config tc = cfg.taxi;
+    tc.is_rainy |= rainy;
+    tc.fickle_passenger |= fickle;
+    int stochastic = tc.is_rainy || tc.fickle_passenger;
+    if (mc_flag && !stochastic) {
+        free(params);
+        fprintf(stderr,
+                "cldqn: eval: %s applies to rainy or fickle Taxi only (deterministic Taxi is "
+                "evaluated exactly, from all 300 starts)\n",
+                mc_flag);
+        return 2;
+    }
     uint8_t policy[CLDQN_TAXI_STATES];
     cldqn_status st = cldqn_policy_from_params(&lay, params, policy);
     free(params);
@@ -100,7 +118,6 @@ int cldqn_cmd_eval(int argc, char **argv)
     }
     cldqn_taxi_eval ev;
     double optimal = NAN;
-    int stochastic = tc.is_rainy || tc.fickle_passenger;
     if (!stochastic) {
         st = cldqn_taxi_eval_policy(policy, (int)max_steps, &ev);
         optimal = cldqn_taxi_optimal_mean_return(&tc);

@@ -66,6 +66,16 @@ err=$(timeout 10 "$BIN" eval "$T/sparse.st" 2>&1)
 rc=$?
 [ $rc -eq 1 ] && echo "$err" | grep -q "header length 0" || fail "20 GB sparse file (exit $rc): $err"
 rm -f "$T/sparse.st"
+# A rainy checkpoint is evaluated on rainy Taxi without being told (issue
+# 16, item 14); --episodes and --seed, which only Monte-Carlo runs use, are
+# refused on deterministic Taxi instead of being ignored (item 13).
+"$BIN" train --rainy --steps 300 --learning-starts 100 --quiet --out "$T/r.st" > /dev/null ||
+    fail "rainy checkpoint"
+"$BIN" eval "$T/r.st" --episodes 20 --json | grep -q '"env": "rainy", "episodes": 20' ||
+    fail "rainy checkpoint not evaluated on rainy Taxi: $("$BIN" eval "$T/r.st" --episodes 20 --json)"
+one_line_error "$T/a.st" --seed 3 | grep -q "rainy or fickle Taxi only" || fail "--seed on deterministic Taxi"
+one_line_error "$T/a.st" --episodes 5 | grep -q "rainy or fickle Taxi only" ||
+    fail "--episodes on deterministic Taxi"
 one_line_error --frobnicate "$T/a.st" > /dev/null
 one_line_error "$T/a.st" --episodes 0 > /dev/null
 echo "ok"

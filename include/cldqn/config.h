@@ -13,7 +13,6 @@
 #include <stdio.h>
 
 #include "cldqn/net.h"
-#include "cldqn/qnet.h"
 #include "cldqn/status.h"
 #include "cldqn/taxi.h"
 

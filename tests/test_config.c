@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include "cldqn/config.h"
+#include "cldqn/population.h"
 #include "harness.h"
+#include "sweep.h"
 
 /* The seed preset must be the article, setting for setting. */
 static void test_seed_preset(void)
@@ -250,6 +252,158 @@ static void test_epsilon_schedule(void)
     CU_ASSERT_EQUAL(cldqn_config_epsilon(&c, 12345), 0.1f);
 }
 
+static int in_list(const char *const *list, const char *key)
+{
+    for (; *list; list++)
+        if (!strcmp(*list, key)) return 1;
+    return 0;
+}
+
+/* c with key set to a valid value other than its own, or 0 if none found. */
+static int change_key(cldqn_config *c, const char *key)
+{
+    static const char *const cand[] = {"3",     "2",     "1",    "0",          "0.5",   "0.25",
+                                       "true",  "false", "with", "without",    "keras", "torch",
+                                       "huber", "mse",   "mean", "per-sample", "fused", "layered",
+                                       "ref",   "x",     NULL};
+    char was[1100], now[1100];
+    cldqn_config_value(c, key, was, sizeof was);
+    for (int i = 0; cand[i]; i++) {
+        cldqn_config t = *c;
+        if (cldqn_config_set(&t, key, cand[i], NULL) != CLDQN_OK) continue;
+        cldqn_config_value(&t, key, now, sizeof now);
+        if (strcmp(now, was)) {
+            *c = t;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether key's value in a equals that in b, as text. */
+static int same_value(const cldqn_config *a, const cldqn_config *b, const char *key)
+{
+    char va[1100], vb[1100];
+    cldqn_config_value(a, key, va, sizeof va);
+    cldqn_config_value(b, key, vb, sizeof vb);
+    return !strcmp(va, vb);
+}
+
+/* The key table's sweep column is the only list of sweepable keys: the list,
+ * its text, the population's strip (what agents may differ in) and the
+ * error for an unsweepable key all follow it. */
+static void test_sweep_column(void)
+{
+    const char *const *list = cldqn_config_sweep_keys();
+    CU_ASSERT_PTR_EQUAL(cldqn_population_sweep_keys(), list);
+    char text[1024] = "";
+    for (int j = 0; list[j]; j++) {
+        if (j) strcat(text, ", ");
+        strcat(text, list[j]);
+    }
+    CU_ASSERT_STRING_EQUAL(cldqn_config_sweep_keys_text(), text);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "seed, lr, gamma"));
+
+    cldqn_config ref;
+    CU_ASSERT_EQUAL_FATAL(cldqn_config_preset(&ref, "default"), CLDQN_OK);
+    CU_ASSERT_EQUAL_FATAL(cldqn_config_set(&ref, "clip", "1", NULL), CLDQN_OK);
+    int n_keys = 0, n_sweep = 0;
+    for (const char *key; (key = cldqn_config_key_name(n_keys)); n_keys++) {
+        const cldqn_sweep_rule rule = cldqn_config_key_sweep(key);
+        CU_ASSERT_EQUAL(in_list(list, key), rule != CLDQN_SWEEP_NO);
+        n_sweep += rule != CLDQN_SWEEP_NO;
+        cldqn_config c = ref;
+        CU_ASSERT_FATAL(change_key(&c, key));
+        /* Strip copies exactly the sweepable key from ref, nothing else. */
+        cldqn_config x = cldqn_sweep_strip(&c, &ref);
+        for (int j = 0; cldqn_config_key_name(j); j++) {
+            const char *other = cldqn_config_key_name(j);
+            const int copied = j == n_keys && rule != CLDQN_SWEEP_NO;
+            if (!same_value(&x, copied ? &ref : &c, other)) {
+                fprintf(stderr, "strip: change of %s, %s wrong\n", key, other);
+                CU_FAIL("strip disagrees with the sweep column");
+            }
+        }
+        /* Sweeping it: accepted iff the column says so, else named with the list. */
+        char item[64];
+        snprintf(item, sizeof item, "%s=%s,%s", key, "1", "2");
+        const char *items[] = {item};
+        cldqn_config *cfgs = NULL;
+        int k = 0;
+        cldqn_status st = cldqn_population_configs(&ref, 2, items, 1, &cfgs, &k);
+        free(cfgs);
+        if (rule == CLDQN_SWEEP_NO) {
+            char want[1200];
+            snprintf(want, sizeof want, "'%s' cannot differ between agents (only %s)", key, text);
+            CU_ASSERT_EQUAL(st, CLDQN_ERR_ARG);
+            CU_ASSERT_PTR_NOT_NULL(strstr(cldqn_last_error(), want));
+        } else {
+            CU_ASSERT(st == CLDQN_OK || !strstr(cldqn_last_error(), "cannot differ"));
+        }
+    }
+    int n_list = 0;
+    while (list[n_list]) n_list++;
+    CU_ASSERT_EQUAL(n_list, n_sweep);
+
+    /* clip may differ only among values > 0: off against on is not stripped. */
+    cldqn_config off = ref, on = ref;
+    CU_ASSERT_EQUAL(cldqn_config_key_sweep("clip"), CLDQN_SWEEP_POSITIVE);
+    cldqn_config_set(&off, "clip", "0", NULL);
+    cldqn_config_set(&on, "clip", "2", NULL);
+    cldqn_config x = cldqn_sweep_strip(&off, &on);
+    CU_ASSERT(!same_value(&x, &on, "clip"));
+    x = cldqn_sweep_strip(&on, &ref);
+    CU_ASSERT(same_value(&x, &ref, "clip"));
+}
+
+/* `cldqn train --help` and README.md list exactly the table's sweepable keys. */
+static void test_sweep_docs(void)
+{
+    const char *const *list = cldqn_config_sweep_keys();
+    FILE *p = popen(CLDQN_BINARY " train --help", "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    static char help[65536];
+    size_t n = fread(help, 1, sizeof help - 1, p);
+    help[n] = 0;
+    CU_ASSERT_EQUAL(pclose(p), 0);
+    const char *intro = "the settings agents may differ in:\n";
+    char *s = strstr(help, intro);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    s += strlen(intro);
+    /* The indented lines that follow: the keys, ", " between them; then
+     * the rule of each that may differ only among positive values. */
+    int j = 0;
+    while (!strncmp(s, "  ", 2)) {
+        char *eol = strchr(s, '\n');
+        CU_ASSERT_PTR_NOT_NULL_FATAL(eol);
+        *eol = 0;
+        for (char *tok = strtok(s, ", "); tok; tok = strtok(NULL, ", ")) {
+            CU_ASSERT_PTR_NOT_NULL_FATAL(list[j]);
+            CU_ASSERT_STRING_EQUAL(tok, list[j]);
+            j++;
+        }
+        s = eol + 1;
+    }
+    CU_ASSERT_PTR_NULL(list[j]);
+    for (j = 0; list[j]; j++) {
+        char rule[64];
+        snprintf(rule, sizeof rule, "%s: all > 0 or all 0.\n", list[j]);
+        CU_ASSERT_EQUAL(strstr(s, rule) != NULL,
+                        cldqn_config_key_sweep(list[j]) == CLDQN_SWEEP_POSITIVE);
+    }
+
+    FILE *f = fopen(CLDQN_SOURCE_DIR "/README.md", "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    static char readme[1 << 20];
+    n = fread(readme, 1, sizeof readme - 1, f);
+    readme[n] = 0;
+    fclose(f);
+    char want[1200];
+    snprintf(want, sizeof want, "Sweepable (`cldqn train --help`): %s (",
+             cldqn_config_sweep_keys_text());
+    CU_ASSERT_PTR_NOT_NULL(strstr(readme, want));
+}
+
 int register_suites(void)
 {
     static const harness_test tests[] = {{"seed preset is the article", test_seed_preset},
@@ -260,6 +414,8 @@ int register_suites(void)
                                          {"print-config round trip", test_print_round_trip},
                                          {"JSON round trip", test_json_round_trip},
                                          {"epsilon schedule", test_epsilon_schedule},
+                                         {"sweep column: list, strip, errors", test_sweep_column},
+                                         {"sweep column: usage text, README", test_sweep_docs},
                                          {NULL, NULL}};
     return harness_add_suite("config", NULL, NULL, tests);
 }

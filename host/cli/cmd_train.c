@@ -29,6 +29,25 @@ static void on_signal(int sig)
     stop_signal = sig;
 }
 
+/* The sweepable keys from the key table, indented and wrapped, then the
+ * rule of each that may differ only among positive values. */
+static void print_sweep_keys(FILE *f)
+{
+    int col = 0;
+    for (const char *const *k = cldqn_config_sweep_keys(); *k; k++) {
+        int n = (int)strlen(*k) + (k[1] != NULL);
+        if (col && col + 1 + n > 80) {
+            fputc('\n', f);
+            col = 0;
+        }
+        col += fprintf(f, "%s%s%s", col ? " " : "  ", *k, k[1] ? "," : "");
+    }
+    fputc('\n', f);
+    for (const char *const *k = cldqn_config_sweep_keys(); *k; k++)
+        if (cldqn_config_key_sweep(*k) == CLDQN_SWEEP_POSITIVE)
+            fprintf(f, "%s: all > 0 or all 0.\n", *k);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -51,17 +70,16 @@ static void usage(FILE *f)
             "--steps). The seed preset (target-every 0) needs --envs 1.\n\n"
             "--population K trains K independent agents (seeds S, S+1, ...) together, one\n"
             "kernel launch per step; --sweep gives them the cartesian product of values of\n"
-            "seed, lr, gamma, eps-start, eps-end, eps-decay-steps, target-every, train-every,\n"
-            "learning-starts, eval-every, beta1, beta2, adam-eps, huber-delta or clip (clip\n"
-            "all > 0 or all 0); agent i takes combination i mod the count (without\n"
-            "--population, one agent per combination). --sweep-file FILE reads the\n"
-            "items one a line (# comments). All three are settings of config files too\n"
-            "(sweep = ITEM ITEM ...). Checkpoints go to OUT with .agentI before the\n"
-            "extension (+ .state, as a solo run's: --resume OUT continues the population,\n"
-            "--resume OUT.agentI one agent alone, both bit-identically); a results table\n"
-            "ends the run.\n\n"
-            "Trains a DQN agent on Taxi and writes a safetensors checkpoint (and FILE.state\n"
-            "for --resume). Settings (with the default preset's values):\n\n");
+            "the settings agents may differ in:\n");
+    print_sweep_keys(f);
+    fprintf(f, "Agent i takes combination i mod the count (without --population, one agent\n"
+               "per combination). --sweep-file FILE reads the items one a line (# comments).\n"
+               "All three are settings of config files too (sweep = ITEM ITEM ...).\n"
+               "Checkpoints go to OUT with .agentI before the extension (+ .state, as a solo\n"
+               "run's: --resume OUT continues the population, --resume OUT.agentI one agent\n"
+               "alone, both bit-identically); a results table ends the run.\n\n"
+               "Trains a DQN agent on Taxi and writes a safetensors checkpoint (and FILE.state\n"
+               "for --resume). Settings (with the default preset's values):\n\n");
     cldqn_config c;
     cldqn_config_preset(&c, "default");
     cldqn_config_print(&c, f);

@@ -9,7 +9,7 @@
 
 #include "cli.h"
 
-#include "cldqn/population.h"
+#include "cldqn/config.h"
 
 static void json_num(FILE *f, const char *key, double v)
 {
@@ -53,7 +53,7 @@ void cldqn_cli_pop_eval_json(FILE *f, int agent, const cldqn_train_stats *s)
  * the agents: a column each, so every swept value shows in the table. */
 static int extra_keys(int n, cldqn_cli_pop_get get, const void *ctx, const char **out)
 {
-    const char *const *keys = cldqn_population_sweep_keys();
+    const char *const *keys = cldqn_config_sweep_keys();
     int m = 0;
     for (int k = 0; keys[k] && m < MAX_EXTRA; k++) {
         if (!strcmp(keys[k], "seed") || !strcmp(keys[k], "lr") || !strcmp(keys[k], "gamma"))

@@ -1,7 +1,8 @@
 /* config.c - presets, the key table, and parsing of flags, files and JSON.
  *
  * One table describes every key: its type, where it lives in cldqn_config,
- * its valid range and whether checkpoints store it. Flags, config files and
+ * its valid range, whether checkpoints store it and whether the agents of a
+ * population may differ in it (--sweep, sweep.c). Flags, config files and
  * checkpoint JSON all go through cldqn_config_set, so a value accepted in
  * one place is accepted (and checked) the same way in the others. */
 #include "cldqn/config.h"
@@ -9,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@ typedef struct {
     int hi_open;              /* hi itself is not allowed (beta < 1) */
     const char *const *names; /* K_ENUM: value i is names[i]; K_STR: size of the field in hi */
     int persist;              /* stored in checkpoints (2: only when not 1, see envs) */
+    cldqn_sweep_rule sweep;   /* may agents of one population differ in it */
     const char *help;
 } key_def;
 
@@ -35,91 +38,100 @@ static const char *const backend_names[] = {"opencl", "ref", NULL};
 static const char *const path_names[] = {"auto", "fused", "layered", NULL};
 static const char *const sample_names[] = {"without", "with", NULL};
 
-#define OFF(f) offsetof(cldqn_config, f)
-#define BIG    9.2e18
+#define OFF(f)      offsetof(cldqn_config, f)
+#define SW_NO       CLDQN_SWEEP_NO
+#define SW_ANY      CLDQN_SWEEP_ANY
+#define SW_POSITIVE CLDQN_SWEEP_POSITIVE
+#define BIG         9.2e18
 
+/* Sweepable (SW_ANY): settings that neither the kernel program nor the
+ * launch depends on. The host side of each agent reads most; the Adam and
+ * loss settings travel in each agent's packed input (the launch takes
+ * whichever agents learn on a step). clip is SW_POSITIVE: the program is
+ * built with or without clipping. */
 static const key_def keys[] = {
-    {"seed", K_U64, OFF(seed), 0, BIG, 0, 0, NULL, 1,
+    {"seed", K_U64, OFF(seed), 0, BIG, 0, 0, NULL, 1, SW_ANY,
      "run seed (every RNG stream derives from it)"},
-    {"steps", K_I64, OFF(steps), 0, BIG, 0, 0, NULL, 1,
+    {"steps", K_I64, OFF(steps), 0, BIG, 0, 0, NULL, 1, SW_NO,
      "stop after N env steps in total (0 = no limit)"},
-    {"episodes", K_I64, OFF(episodes), 0, BIG, 0, 0, NULL, 1,
+    {"episodes", K_I64, OFF(episodes), 0, BIG, 0, 0, NULL, 1, SW_NO,
      "stop after N episodes (0 = no limit)"},
-    {"episode-steps", K_INT, OFF(episode_steps), 0, 1e9, 0, 0, NULL, 1,
+    {"episode-steps", K_INT, OFF(episode_steps), 0, 1e9, 0, 0, NULL, 1, SW_NO,
      "cap on steps per episode, as the seed's range(1000) (0 = none)"},
-    {"time-limit", K_INT, OFF(taxi.time_limit), 0, 1e9, 0, 0, NULL, 1,
+    {"time-limit", K_INT, OFF(taxi.time_limit), 0, 1e9, 0, 0, NULL, 1, SW_NO,
      "Taxi truncates training episodes after N steps (0 = none)"},
-    {"rainy", K_BOOL, OFF(taxi.is_rainy), 0, 1, 0, 0, NULL, 1,
+    {"rainy", K_BOOL, OFF(taxi.is_rainy), 0, 1, 0, 0, NULL, 1, SW_NO,
      "rainy Taxi (moves may slip sideways)"},
-    {"rain-prob", K_DOUBLE, OFF(taxi.rainy_probability), 0, 1, 1, 0, NULL, 1,
+    {"rain-prob", K_DOUBLE, OFF(taxi.rainy_probability), 0, 1, 1, 0, NULL, 1, SW_NO,
      "probability that a rainy move goes where intended"},
-    {"fickle", K_BOOL, OFF(taxi.fickle_passenger), 0, 1, 0, 0, NULL, 1,
+    {"fickle", K_BOOL, OFF(taxi.fickle_passenger), 0, 1, 0, 0, NULL, 1, SW_NO,
      "fickle passenger (may change destination once)"},
-    {"fickle-prob", K_DOUBLE, OFF(taxi.fickle_probability), 0, 1, 0, 0, NULL, 1,
+    {"fickle-prob", K_DOUBLE, OFF(taxi.fickle_probability), 0, 1, 0, 0, NULL, 1, SW_NO,
      "probability that the passenger is fickle"},
-    {"embed", K_INT, OFF(shape.embed), 1, 4096, 0, 0, NULL, 1, "embedding width E"},
-    {"hidden", K_INT, OFF(shape.hidden), 1, 4096, 0, 0, NULL, 1, "hidden layer width H"},
-    {"layers", K_INT, OFF(shape.layers), 0, CLDQN_MAX_HIDDEN_LAYERS, 0, 0, NULL, 1,
+    {"embed", K_INT, OFF(shape.embed), 1, 4096, 0, 0, NULL, 1, SW_NO, "embedding width E"},
+    {"hidden", K_INT, OFF(shape.hidden), 1, 4096, 0, 0, NULL, 1, SW_NO, "hidden layer width H"},
+    {"layers", K_INT, OFF(shape.layers), 0, CLDQN_MAX_HIDDEN_LAYERS, 0, 0, NULL, 1, SW_NO,
      "hidden layers"},
-    {"init", K_ENUM, OFF(init), 0, 0, 0, 0, init_names, 1, "weight initialisation: torch|keras"},
-    {"lr", K_FLOAT, OFF(learn.lr), 0, BIG, 1, 0, NULL, 1, "Adam learning rate"},
-    {"gamma", K_FLOAT, OFF(learn.gamma), 0, 1, 0, 0, NULL, 1, "discount factor"},
-    {"adam", K_ENUM, OFF(learn.adam), 0, 0, 0, 0, adam_names, 1, "Adam form: torch|keras"},
-    {"beta1", K_FLOAT, OFF(learn.beta1), 0, 1, 0, 1, NULL, 1, "Adam beta1"},
-    {"beta2", K_FLOAT, OFF(learn.beta2), 0, 1, 0, 1, NULL, 1, "Adam beta2"},
-    {"adam-eps", K_FLOAT, OFF(learn.eps), 0, 1, 1, 0, NULL, 1, "Adam epsilon"},
-    {"loss", K_ENUM, OFF(learn.loss), 0, 0, 0, 0, loss_names, 1, "TD loss: mse|huber"},
-    {"huber-delta", K_FLOAT, OFF(learn.huber_delta), 0, 1e9, 1, 0, NULL, 1,
+    {"init", K_ENUM, OFF(init), 0, 0, 0, 0, init_names, 1, SW_NO,
+     "weight initialisation: torch|keras"},
+    {"lr", K_FLOAT, OFF(learn.lr), 0, BIG, 1, 0, NULL, 1, SW_ANY, "Adam learning rate"},
+    {"gamma", K_FLOAT, OFF(learn.gamma), 0, 1, 0, 0, NULL, 1, SW_ANY, "discount factor"},
+    {"adam", K_ENUM, OFF(learn.adam), 0, 0, 0, 0, adam_names, 1, SW_NO, "Adam form: torch|keras"},
+    {"beta1", K_FLOAT, OFF(learn.beta1), 0, 1, 0, 1, NULL, 1, SW_ANY, "Adam beta1"},
+    {"beta2", K_FLOAT, OFF(learn.beta2), 0, 1, 0, 1, NULL, 1, SW_ANY, "Adam beta2"},
+    {"adam-eps", K_FLOAT, OFF(learn.eps), 0, 1, 1, 0, NULL, 1, SW_ANY, "Adam epsilon"},
+    {"loss", K_ENUM, OFF(learn.loss), 0, 0, 0, 0, loss_names, 1, SW_NO, "TD loss: mse|huber"},
+    {"huber-delta", K_FLOAT, OFF(learn.huber_delta), 0, 1e9, 1, 0, NULL, 1, SW_ANY,
      "Huber delta (1 = smooth_l1_loss)"},
-    {"clip", K_FLOAT, OFF(learn.max_grad_norm), 0, 1e9, 0, 0, NULL, 1,
+    {"clip", K_FLOAT, OFF(learn.max_grad_norm), 0, 1e9, 0, 0, NULL, 1, SW_POSITIVE,
      "clip gradients to this global norm (0 = off)"},
-    {"update", K_ENUM, OFF(learn.mode), 0, 0, 0, 0, update_names, 1,
+    {"update", K_ENUM, OFF(learn.mode), 0, 0, 0, 0, update_names, 1, SW_NO,
      "mean (one step per minibatch) | per-sample (the seed's fit per sample)"},
-    {"batch", K_INT, OFF(batch), 1, 65536, 0, 0, NULL, 1, "minibatch size"},
-    {"replay", K_I64, OFF(replay), 1, 1e8, 0, 0, NULL, 1, "replay memory capacity"},
-    {"sample", K_ENUM, OFF(sample_replacement), 0, 0, 0, 0, sample_names, 1,
+    {"batch", K_INT, OFF(batch), 1, 65536, 0, 0, NULL, 1, SW_NO, "minibatch size"},
+    {"replay", K_I64, OFF(replay), 1, 1e8, 0, 0, NULL, 1, SW_NO, "replay memory capacity"},
+    {"sample", K_ENUM, OFF(sample_replacement), 0, 0, 0, 0, sample_names, 1, SW_NO,
      "minibatch sampling with|without replacement"},
-    {"learning-starts", K_I64, OFF(learning_starts), 0, BIG, 0, 0, NULL, 1,
+    {"learning-starts", K_I64, OFF(learning_starts), 0, BIG, 0, 0, NULL, 1, SW_ANY,
      "updates begin once the memory holds more than N transitions"},
-    {"train-every", K_INT, OFF(train_every), 1, 1e9, 0, 0, NULL, 1, "env steps per update"},
+    {"train-every", K_INT, OFF(train_every), 1, 1e9, 0, 0, NULL, 1, SW_ANY, "env steps per update"},
     /* Stored only when not 1, so that single-env checkpoints stay byte-identical
      * to those written before the key existed. */
-    {"envs", K_INT, OFF(envs), 1, 4096, 0, 0, NULL, 2,
+    {"envs", K_INT, OFF(envs), 1, 4096, 0, 0, NULL, 2, SW_NO,
      "Taxi instances stepped together, one greedy launch for all (target-every 0 needs 1)"},
-    {"target-every", K_I64, OFF(target_every), 0, BIG, 0, 0, NULL, 1,
+    {"target-every", K_I64, OFF(target_every), 0, BIG, 0, 0, NULL, 1, SW_ANY,
      "env steps per target sync (0 = when an episode terminates, as the seed)"},
-    {"eps-start", K_FLOAT, OFF(eps_start), 0, 1, 0, 0, NULL, 1, "initial exploration rate"},
-    {"eps-end", K_FLOAT, OFF(eps_end), 0, 1, 0, 0, NULL, 1, "final exploration rate"},
-    {"eps-decay-steps", K_I64, OFF(eps_decay_steps), 0, BIG, 0, 0, NULL, 1,
+    {"eps-start", K_FLOAT, OFF(eps_start), 0, 1, 0, 0, NULL, 1, SW_ANY, "initial exploration rate"},
+    {"eps-end", K_FLOAT, OFF(eps_end), 0, 1, 0, 0, NULL, 1, SW_ANY, "final exploration rate"},
+    {"eps-decay-steps", K_I64, OFF(eps_decay_steps), 0, BIG, 0, 0, NULL, 1, SW_ANY,
      "env steps of the linear epsilon decay"},
-    {"until-optimal", K_BOOL, OFF(until_optimal), 0, 1, 0, 0, NULL, 1,
+    {"until-optimal", K_BOOL, OFF(until_optimal), 0, 1, 0, 0, NULL, 1, SW_NO,
      "stop when the greedy policy is exactly optimal"},
-    {"eval-every", K_I64, OFF(eval_every), 0, BIG, 0, 0, NULL, 1,
+    {"eval-every", K_I64, OFF(eval_every), 0, BIG, 0, 0, NULL, 1, SW_ANY,
      "env steps between exact greedy evaluations (0 = never)"},
-    {"save-every", K_I64, OFF(save_every), 0, BIG, 0, 0, NULL, 1,
+    {"save-every", K_I64, OFF(save_every), 0, BIG, 0, 0, NULL, 1, SW_NO,
      "env steps between checkpoints (0 = only at the end)"},
-    {"render-every", K_INT, OFF(render_every), 0, 1e9, 0, 0, NULL, 1,
+    {"render-every", K_INT, OFF(render_every), 0, 1e9, 0, 0, NULL, 1, SW_NO,
      "render after every N-th episode (0 = never)"},
-    {"summary", K_BOOL, OFF(summary), 0, 1, 0, 0, NULL, 1,
+    {"summary", K_BOOL, OFF(summary), 0, 1, 0, 0, NULL, 1, SW_NO,
      "print a Keras-style model summary first"},
-    {"out", K_STR, OFF(out), 0, CLDQN_CONFIG_PATH_MAX, 0, 0, NULL, 0, "checkpoint path"},
-    {"metrics", K_STR, OFF(metrics), 0, CLDQN_CONFIG_PATH_MAX, 0, 0, NULL, 0,
+    {"out", K_STR, OFF(out), 0, CLDQN_CONFIG_PATH_MAX, 0, 0, NULL, 0, SW_NO, "checkpoint path"},
+    {"metrics", K_STR, OFF(metrics), 0, CLDQN_CONFIG_PATH_MAX, 0, 0, NULL, 0, SW_NO,
      "metrics JSON-lines path"},
-    {"device", K_STR, OFF(device), 0, 256, 0, 0, NULL, 0,
+    {"device", K_STR, OFF(device), 0, 256, 0, 0, NULL, 0, SW_NO,
      "OpenCL device (index or name substring)"},
-    {"backend", K_ENUM, OFF(backend), 0, 0, 0, 0, backend_names, 0, "opencl|ref"},
-    {"kernels", K_ENUM, OFF(path), 0, 0, 0, 0, path_names, 0,
+    {"backend", K_ENUM, OFF(backend), 0, 0, 0, 0, backend_names, 0, SW_NO, "opencl|ref"},
+    {"kernels", K_ENUM, OFF(path), 0, 0, 0, 0, path_names, 0, SW_NO,
      "auto|fused|layered: one fused launch per update, or one kernel per operation"},
-    {"quiet", K_BOOL, OFF(quiet), 0, 1, 0, 0, NULL, 0, "print only the final summary"},
-    {"profile", K_STR, OFF(profile), 0, CLDQN_CONFIG_PATH_MAX, 0, 0, NULL, 0,
+    {"quiet", K_BOOL, OFF(quiet), 0, 1, 0, 0, NULL, 0, SW_NO, "print only the final summary"},
+    {"profile", K_STR, OFF(profile), 0, CLDQN_CONFIG_PATH_MAX, 0, 0, NULL, 0, SW_NO,
      "write a Chrome trace of the run's phases, kernels and transfers here"},
-    {"profile-steps", K_I64, OFF(profile_steps), 0, BIG, 0, 0, NULL, 0,
+    {"profile-steps", K_I64, OFF(profile_steps), 0, BIG, 0, 0, NULL, 0, SW_NO,
      "env steps profiled, from learning-starts (0 = the whole run)"},
-    {"population", K_INT, OFF(population), 0, 4096, 0, 0, NULL, 0,
+    {"population", K_INT, OFF(population), 0, 4096, 0, 0, NULL, 0, SW_NO,
      "train K agents together, one launch per step (0 = one agent)"},
-    {"sweep", K_STR, OFF(sweep), 0, CLDQN_CONFIG_PATH_MAX, 0, 0, NULL, 0,
+    {"sweep", K_STR, OFF(sweep), 0, CLDQN_CONFIG_PATH_MAX, 0, 0, NULL, 0, SW_NO,
      "agents' settings: KEY=V1,V2 items separated by spaces"},
-    {"sweep-file", K_STR, OFF(sweep_file), 0, CLDQN_CONFIG_PATH_MAX, 0, 0, NULL, 0,
+    {"sweep-file", K_STR, OFF(sweep_file), 0, CLDQN_CONFIG_PATH_MAX, 0, 0, NULL, 0, SW_NO,
      "file of sweep items, one KEY=V1,V2 a line"},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
@@ -140,6 +152,75 @@ int cldqn_config_key_kind(const char *key)
     const key_def *k = find_key(key);
     if (!k) return 0;
     return k->type == K_BOOL ? 2 : 1;
+}
+
+const char *cldqn_config_key_name(int i)
+{
+    return i >= 0 && (size_t)i < N_KEYS ? keys[i].name : NULL;
+}
+
+cldqn_sweep_rule cldqn_config_key_sweep(const char *key)
+{
+    const key_def *k = find_key(key);
+    return k ? k->sweep : CLDQN_SWEEP_NO;
+}
+
+/* Derived from the table once: callers keep the pointers, threads may race. */
+static const char *sweep_names[N_KEYS + 1];
+static char sweep_text[N_KEYS * 24];
+static pthread_once_t sweep_once = PTHREAD_ONCE_INIT;
+
+static void sweep_init(void)
+{
+    size_t n = 0, len = 0;
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (keys[i].sweep == CLDQN_SWEEP_NO) continue;
+        sweep_names[n++] = keys[i].name;
+        len += (size_t)snprintf(sweep_text + len, sizeof sweep_text - len, "%s%s", len ? ", " : "",
+                                keys[i].name);
+    }
+    sweep_names[n] = NULL;
+}
+
+const char *const *cldqn_config_sweep_keys(void)
+{
+    pthread_once(&sweep_once, sweep_init);
+    return sweep_names;
+}
+
+const char *cldqn_config_sweep_keys_text(void)
+{
+    pthread_once(&sweep_once, sweep_init);
+    return sweep_text;
+}
+
+static size_t type_size(const key_def *k)
+{
+    switch (k->type) {
+    case K_INT:
+    case K_BOOL:
+    case K_ENUM:
+        return sizeof(int);
+    case K_I64:
+        return sizeof(int64_t);
+    case K_U64:
+        return sizeof(uint64_t);
+    case K_FLOAT:
+        return sizeof(float);
+    case K_DOUBLE:
+        return sizeof(double);
+    case K_STR:
+        return (size_t)k->hi;
+    }
+    return 0;
+}
+
+cldqn_status cldqn_config_copy_key(cldqn_config *dst, const cldqn_config *src, const char *key)
+{
+    const key_def *k = find_key(key);
+    if (!k) return cldqn_fail(CLDQN_ERR_ARG, "unknown setting '%s'", key);
+    memcpy((char *)dst + k->off, (const char *)src + k->off, type_size(k));
+    return CLDQN_OK;
 }
 
 cldqn_status cldqn_config_preset(cldqn_config *cfg, const char *name)

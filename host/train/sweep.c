@@ -11,69 +11,31 @@
 
 #include "cldqn/population.h"
 
-/* Settings that neither the kernel program nor the launch depends on, so
- * agents may differ in them: the host side of each agent reads most, the
- * Adam and loss settings travel in each agent's packed input (the launch
- * takes whichever agents learn on a step). clip may differ only among
- * values > 0 (the program is built with or without clipping). */
-static const char *const sweep_keys[] = {"seed",
-                                         "lr",
-                                         "gamma",
-                                         "eps-start",
-                                         "eps-end",
-                                         "eps-decay-steps",
-                                         "target-every",
-                                         "train-every",
-                                         "learning-starts",
-                                         "eval-every",
-                                         "beta1",
-                                         "beta2",
-                                         "adam-eps",
-                                         "huber-delta",
-                                         "clip",
-                                         NULL};
-#define SWEEP_KEYS_TEXT                                                                            \
-    "seed, lr, gamma, eps-start, eps-end, eps-decay-steps, target-every, train-every, "            \
-    "learning-starts, eval-every, beta1, beta2, adam-eps, huber-delta, clip"
-
+/* Which keys may differ, and how, is a column of config.c's key table. */
 const char *const *cldqn_population_sweep_keys(void)
 {
-    return sweep_keys;
+    return cldqn_config_sweep_keys();
 }
 
 const char *cldqn_sweep_keys_text(void)
 {
-    return SWEEP_KEYS_TEXT;
+    return cldqn_config_sweep_keys_text();
 }
 
-static int sweep_key_ok(const char *key)
+static int positive(const cldqn_config *c, const char *key)
 {
-    for (int i = 0; sweep_keys[i]; i++)
-        if (!strcmp(key, sweep_keys[i])) return 1;
-    return 0;
+    char v[64];
+    cldqn_config_value(c, key, v, sizeof v);
+    return strtod(v, NULL) > 0;
 }
 
-/* base with the sweepable settings of ref, for comparing the rest. */
+/* c with the sweepable settings of ref, for comparing the rest. */
 cldqn_config cldqn_sweep_strip(const cldqn_config *c, const cldqn_config *ref)
 {
     cldqn_config x = *c;
-    x.seed = ref->seed;
-    x.learn.lr = ref->learn.lr;
-    x.learn.gamma = ref->learn.gamma;
-    x.eps_start = ref->eps_start;
-    x.eps_end = ref->eps_end;
-    x.eps_decay_steps = ref->eps_decay_steps;
-    x.target_every = ref->target_every;
-    x.train_every = ref->train_every;
-    x.learning_starts = ref->learning_starts;
-    x.eval_every = ref->eval_every;
-    x.learn.beta1 = ref->learn.beta1;
-    x.learn.beta2 = ref->learn.beta2;
-    x.learn.eps = ref->learn.eps;
-    x.learn.huber_delta = ref->learn.huber_delta;
-    /* The program is built with or without clipping: all clip, or none. */
-    if ((x.learn.max_grad_norm > 0) == (ref->learn.max_grad_norm > 0))
-        x.learn.max_grad_norm = ref->learn.max_grad_norm;
+    for (const char *const *k = cldqn_config_sweep_keys(); *k; k++)
+        if (cldqn_config_key_sweep(*k) == CLDQN_SWEEP_ANY || positive(c, *k) == positive(ref, *k))
+            cldqn_config_copy_key(&x, ref, *k);
     return x;
 }
 
@@ -91,10 +53,9 @@ static cldqn_status parse_item(const char *item, const char *origin, char key[32
     key[kl] = 0;
     for (char *c = key; *c; c++)
         if (*c == '_') *c = '-';
-    if (!sweep_key_ok(key))
-        return cldqn_fail(CLDQN_ERR_ARG,
-                          "%s: '%s' cannot differ between agents (only " SWEEP_KEYS_TEXT ")",
-                          origin, key);
+    if (cldqn_config_key_sweep(key) == CLDQN_SWEEP_NO)
+        return cldqn_fail(CLDQN_ERR_ARG, "%s: '%s' cannot differ between agents (only %s)", origin,
+                          key, cldqn_config_sweep_keys_text());
     *nval = 0;
     for (const char *p = eq + 1;;) {
         size_t n = strcspn(p, ",");

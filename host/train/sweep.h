@@ -1,4 +1,4 @@
-/* sweep.h - the settings agents of one population may differ in (sweep.c). */
+/* sweep.h - comparing the settings of a population's agents (sweep.c). */
 #ifndef CLDQN_SWEEP_H
 #define CLDQN_SWEEP_H
 

@@ -13,7 +13,6 @@
 #include <stdio.h>
 
 #include "cldqn/net.h"
-#include "cldqn/qnet.h"
 #include "cldqn/status.h"
 #include "cldqn/taxi.h"
 
@@ -70,6 +69,27 @@ cldqn_status cldqn_config_set(cldqn_config *cfg, const char *key, const char *va
 
 /* 1 if key names a setting, 2 if it is a bool (a flag without a value), 0 if unknown. */
 int cldqn_config_key_kind(const char *key);
+
+/* Every key, in the order of --print-config: the i-th, or NULL past the end. */
+const char *cldqn_config_key_name(int i);
+
+/* Whether the agents of one population may differ in a setting: only where
+ * neither the kernel program nor the launch depends on it. */
+typedef enum {
+    CLDQN_SWEEP_NO,      /* equal in all agents (or unknown key) */
+    CLDQN_SWEEP_ANY,     /* any values */
+    CLDQN_SWEEP_POSITIVE /* all > 0 or all 0 (clip: a program clips or not) */
+} cldqn_sweep_rule;
+cldqn_sweep_rule cldqn_config_key_sweep(const char *key);
+
+/* The keys with a rule other than CLDQN_SWEEP_NO, in table order
+ * (NULL-terminated), and the same as one "seed, lr, ..." line. */
+const char *const *cldqn_config_sweep_keys(void);
+const char *cldqn_config_sweep_keys_text(void);
+
+/* Copies setting key from src into dst, bit for bit; CLDQN_ERR_ARG for an
+ * unknown key. */
+cldqn_status cldqn_config_copy_key(cldqn_config *dst, const cldqn_config *src, const char *key);
 
 /* Reads `key = value` lines ('#' starts a comment). */
 cldqn_status cldqn_config_load_file(cldqn_config *cfg, const char *path);

@@ -1,4 +1,4 @@
-/* net.h - the Q-network's shape, its flat parameter layout and learning settings.
+/* net.h - the Q-network's shape, flat parameter layout, learning settings, backend.
  *
  * All parameters live in one flat float array; a layout names each tensor by
  * its PyTorch state_dict name and gives its offset, so Adam is one loop over
@@ -67,6 +67,16 @@ typedef enum {
     CLDQN_ADAM_TORCH, /* p -= lr * mhat / (sqrt(vhat) + eps) */
     CLDQN_ADAM_KERAS, /* p -= lr*sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps) */
 } cldqn_adam_kind;
+
+/* Where the network runs. Here rather than in qnet.h so that the settings
+ * (config.h) name it without depending on the device code. */
+typedef enum { CLDQN_BACKEND_OPENCL, CLDQN_BACKEND_REF } cldqn_backend;
+
+/* How the OpenCL backend runs an update: the whole update in one launch of
+ * one work-group (kernels/fused.cl), or a chain of per-operation kernels
+ * (kernels/{embed,dense,td,optim}.cl, CLBlast GEMM for wide layers). AUTO
+ * takes the fused path for the sizes where it was measured to be faster. */
+typedef enum { CLDQN_PATH_AUTO, CLDQN_PATH_FUSED, CLDQN_PATH_LAYERED } cldqn_update_path;
 
 typedef struct {
     float gamma;

@@ -9,12 +9,9 @@
  * fused OpenCL path (tests/test_population.c).
  *
  * Limits: OpenCL backend, fused path only. Agents may differ only in the
- * settings that neither the kernel program nor the launch depends on: seed,
- * lr, gamma, eps-start, eps-end, eps-decay-steps, target-every,
- * train-every, learning-starts, eval-every (host side; each launch takes
- * whichever agents learn on that step), beta1, beta2, adam-eps,
- * huber-delta and clip (in each agent's packed input; clip all > 0 or all
- * 0); everything else must be equal.
+ * settings that neither the kernel program nor the launch depends on: the
+ * sweepable keys of config.h's key table (cldqn_config_sweep_keys; clip all
+ * > 0 or all 0). Everything else must be equal.
  *
  * Checkpoints: agent i's PATH.agentI + PATH.agentI.state are exactly what
  * cldqn_trainer_save writes (host/train/train_state.c), so the population resumes
@@ -62,7 +59,7 @@ cldqn_status cldqn_population_configs(const cldqn_config *base, int k, const cha
 cldqn_status cldqn_population_sweep_file(const cldqn_config *base, const char *path, char **text,
                                          const char **items, int max, int *n);
 
-/* The settings a sweep may vary (NULL-terminated, in --sweep's order). */
+/* The settings a sweep may vary: cldqn_config_sweep_keys(). */
 const char *const *cldqn_population_sweep_keys(void);
 
 /* Creates k agents from cfgs (see the limits above); initial weights from

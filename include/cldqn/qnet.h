@@ -14,13 +14,7 @@
 #include "cldqn/status.h"
 #include "cldqn/trace.h"
 
-typedef enum { CLDQN_BACKEND_OPENCL, CLDQN_BACKEND_REF } cldqn_backend;
-
-/* How the OpenCL backend runs an update: the whole update in one launch of
- * one work-group (kernels/fused.cl), or a chain of per-operation kernels
- * (kernels/{embed,dense,td,optim}.cl, CLBlast GEMM for wide layers). AUTO
- * takes the fused path for the sizes where it was measured to be faster. */
-typedef enum { CLDQN_PATH_AUTO, CLDQN_PATH_FUSED, CLDQN_PATH_LAYERED } cldqn_update_path;
+/* cldqn_backend and cldqn_update_path are in net.h, below the settings. */
 
 typedef struct {
     cldqn_backend backend;

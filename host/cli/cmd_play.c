@@ -5,6 +5,7 @@
  * are read one per line from stdin (scripted mode), and --jsonl prints one
  * JSON object per step for other programs. The episode stops at termination
  * or truncation. */
+#define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -25,9 +26,10 @@ static void usage(FILE *f)
             "                  [--jsonl] [--color | --no-color] [--policy CKPT [--delay MS]]\n"
             "\n"
             "Play Taxi (Gymnasium's Taxi-v3/v4 rules). With a terminal on stdin you play\n"
-            "interactively; otherwise actions are read from stdin, one per line, as 0-5 or\n"
-            "south/north/east/west/pickup/dropoff (q quits). Stops when the passenger is\n"
-            "delivered or the time limit truncates the episode.\n"
+            "interactively; otherwise actions are read from stdin, one per line, as 0-5,\n"
+            "south/north/east/west/pickup/dropoff, their first letters s n e w p d, or an\n"
+            "arrow key's escape sequence (q quits; # starts a comment line). Stops when the\n"
+            "passenger is delivered, the time limit truncates the episode, or input ends.\n"
             "\n"
             "options:\n"
             "  --start N        start in state N (0..499) instead of a random start state\n"
@@ -67,7 +69,8 @@ static char *trim(char *s)
     return s;
 }
 
-/* Interactive keys: the first letter of each action as well as names and digits. */
+/* An action: a name or digit, the first letter of a name, or an arrow key
+ * (ESC [ A-D, as a terminal sends it), the same in both modes. */
 static int parse_key(const char *s)
 {
     static const char keys[] = "snewpd";
@@ -75,7 +78,17 @@ static int parse_key(const char *s)
         const char *k = strchr(keys, tolower((unsigned char)s[0]));
         if (k) return (int)(k - keys);
     }
+    if (s[0] == 0x1b && (s[1] == '[' || s[1] == 'O') && s[2] && !s[3]) {
+        static const char arrows[] = "BACD"; /* down, up, right, left: south north east west */
+        const char *k = strchr(arrows, s[2]);
+        if (k) return (int)(k - arrows);
+    }
     return cldqn_taxi_parse_action(s);
+}
+
+static const char *plural(long n)
+{
+    return n == 1 ? "" : "s";
 }
 
 static void print_jsonl(int state, int action, const cldqn_taxi_step_result *r)
@@ -170,6 +183,11 @@ int cldqn_cmd_play(int argc, char **argv)
         return 2;
     }
 
+    if (delay_ms >= 0 && !policy_path) {
+        fprintf(stderr, "cldqn: play: --delay paces --policy only (a person or a script sets "
+                        "their own pace)\n");
+        return 2;
+    }
     uint8_t policy[CLDQN_TAXI_STATES];
     if (policy_path) {
         cldqn_config ck;
@@ -213,9 +231,11 @@ int cldqn_cmd_play(int argc, char **argv)
                "Actions: s(outh) n(orth) e(ast) w(est) p(ickup) d(ropoff), or 0-5; q quits.\n\n");
     if (!jsonl) print_map(&env, color);
 
-    char line[256];
+    enum { LINE_MAX_LEN = 255 };
+    char *line = NULL;
+    size_t cap = 0;
     long lineno = 0, total = 0, steps = 0;
-    int done = 0, last_terminated = 0;
+    int done = 0, last_terminated = 0, eof = 0, rc = 0;
     while (!done) {
         /* ---- action source: stdin (interactive or scripted). `--policy CKPT`
          * will plug in here as a second source. */
@@ -232,30 +252,44 @@ int cldqn_cmd_play(int argc, char **argv)
             printf("action> ");
             fflush(stdout);
         }
-        if (!fgets(line, sizeof line, stdin)) break;
+        ssize_t len = getline(&line, &cap, stdin);
+        if (len < 0) {
+            eof = 1;
+            break;
+        }
         lineno++;
-        if (!strchr(line, '\n') && !feof(stdin)) {
-            fprintf(stderr, "cldqn: line %ld: line too long\n", lineno);
-            return 2;
+        const char *bad = memchr(line, '\0', (size_t)len) ? "contains a NUL byte"
+                          : len > LINE_MAX_LEN + 1        ? "line too long"
+                                                          : NULL;
+        if (bad) {
+            if (interactive) {
+                printf("%s: not an action (s n e w p d, 0-5, q)\n", bad);
+                continue;
+            }
+            fprintf(stderr, "cldqn: line %ld: %s\n", lineno, bad);
+            rc = 2;
+            break;
         }
         char *t = trim(line);
         if (!*t || *t == '#') continue;
         if (!strcmp(t, "q") || !strcmp(t, "quit")) break;
-        action = interactive ? parse_key(t) : cldqn_taxi_parse_action(t);
+        action = parse_key(t);
         if (action < 0) {
             if (interactive) {
-                printf("'%s' is not an action (s n e w p d, 0-5, q)\n", t);
+                printf("'%s' is not an action (s n e w p d, 0-5, arrows, q)\n", t);
                 continue;
             }
             fprintf(stderr, "cldqn: line %ld: bad action '%s'\n", lineno, t);
-            return 2;
+            rc = 2;
+            break;
         }
     act:;
         int state = env.state;
         cldqn_taxi_step_result r;
         if (cldqn_taxi_step(&env, action, &r) != CLDQN_OK) {
             cldqn_cli_error("play");
-            return 1;
+            rc = 1;
+            break;
         }
         total += r.reward;
         steps++;
@@ -269,11 +303,16 @@ int cldqn_cmd_play(int argc, char **argv)
                    r.reward, total);
         }
     }
+    free(line);
+    if (rc) return rc;
     if (!jsonl && done)
-        printf("%s after %ld steps, total reward %ld\n",
-               last_terminated ? "Delivered" : "Time limit reached", steps, total);
+        printf("%s after %ld step%s, total reward %ld\n",
+               last_terminated ? "Delivered" : "Time limit reached", steps, plural(steps), total);
     else if (interactive)
-        printf("\nQuit after %ld steps, total reward %ld\n", steps, total);
+        printf("\nQuit after %ld step%s, total reward %ld\n", steps, plural(steps), total);
+    else if (!jsonl)
+        printf("%s after %ld step%s, total reward %ld\n", eof ? "End of input" : "Quit", steps,
+               plural(steps), total);
     fflush(stdout);
     return ferror(stdout) ? 1 : 0;
 }

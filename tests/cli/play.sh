@@ -82,4 +82,31 @@ yes south | head -n 20 | "$CLDQN" play --seed 9 --rainy --jsonl >"$tmp/s2.jsonl"
 check "seeded rainy runs repeat" cmp -s "$tmp/s1.jsonl" "$tmp/s2.jsonl"
 check "seeded run played 20 steps" test "$(wc -l <"$tmp/s1.jsonl")" -eq 20
 
+# Issue 16, item 11. Scripts take what a person may type: first letters and
+# arrow keys (ESC [ B = down = south) play as the names do.
+printf 'south\nnorth\neast\nwest\n' | "$CLDQN" play --start 328 --jsonl >"$tmp/names.jsonl"
+printf 's\nn\ne\nw\n' | "$CLDQN" play --start 328 --jsonl >"$tmp/letters.jsonl"
+printf '\033[B\n\033[A\n\033[C\n\033[D\n' | "$CLDQN" play --start 328 --jsonl >"$tmp/arrows.jsonl"
+check "letters play as names" cmp -s "$tmp/names.jsonl" "$tmp/letters.jsonl"
+check "arrows play as names" cmp -s "$tmp/names.jsonl" "$tmp/arrows.jsonl"
+# A NUL byte is named as such, not as a long line.
+printf 'south\nno\000rth\n' | "$CLDQN" play --start 328 >/dev/null 2>"$tmp/nul.err"
+check "NUL byte exits 2" test $? -eq 2
+check "NUL byte message" test "$(cat "$tmp/nul.err")" = "cldqn: line 2: contains a NUL byte"
+# The end of a script's input ends the game with a summary; one step is a step.
+printf 'south\n' | "$CLDQN" play --start 328 --no-color >"$tmp/eof.out"
+check "summary at end of input" grep -q "^End of input after 1 step, total reward -1$" "$tmp/eof.out"
+# --delay paces --policy only.
+"$CLDQN" play --delay 10 </dev/null >/dev/null 2>"$tmp/delay.err"
+check "--delay without --policy exits 2" test $? -eq 2
+check "--delay message" grep -q "paces --policy only" "$tmp/delay.err"
+# Interactive (a terminal through script(1)): a 300-character line is
+# answered and the game goes on, instead of ending with exit 2.
+if command -v script >/dev/null; then
+    (printf '%0300d\nsouth\nq\n' 0; sleep 1) |
+        script -qec "$CLDQN play --start 328 --no-color" /dev/null >"$tmp/tty.out" 2>&1
+    check "interactive long line answered" grep -q "line too long: not an action" "$tmp/tty.out"
+    check "interactive game goes on" grep -q "Quit after 1 step, total reward -1" "$tmp/tty.out"
+fi
+
 exit $fail

@@ -197,7 +197,7 @@ static void test_truncated(void)
     memcpy(c, b, n);
     c[n] = 0;
     spit(dst, c, n + 1);
-    expect_format_error(dst, "unexpected bytes");
+    expect_format_error(dst, "described by no tensor");
     free(c);
     free(b);
 }
@@ -232,6 +232,9 @@ static void test_corrupted(void)
     expect_format_error(dst, "not a cldqn checkpoint");
     corrupt(src, dst, "\\\"hidden\\\": 4", "\\\"hidden\\\": 5");
     expect_format_error(dst, "shape");
+    /* The shape keys other readers trust must agree with the tensors. */
+    corrupt(src, dst, "\"hidden\":\"4\"", "\"hidden\":\"9\"");
+    expect_format_error(dst, "metadata hidden = '9' disagrees");
     corrupt(src, dst, "\\\"gamma\\\": 0.9", "\\\"gamma\\\": 9.9");
     expect_format_error(dst, "gamma");
     /* Header length far beyond the file, and beyond any sane size. */

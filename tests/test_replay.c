@@ -265,11 +265,13 @@ static void test_restore_round_trip(void)
     CU_ASSERT_EQUAL(cldqn_replay_size(b), 4);
     CU_ASSERT(same(cldqn_replay_get(b, 3), &items[3]));
     CU_ASSERT_PTR_NULL(cldqn_replay_get(b, 4));
-    /* Rejected: more than capacity, pushed < n, a transition that is not Taxi's. */
+    /* Rejected: more than capacity, counts that disagree, a transition not Taxi's. */
     cldqn_transition ten[10];
     for (unsigned k = 0; k < 10; k++) ten[k] = tr(k);
     CU_ASSERT_EQUAL(cldqn_replay_restore(b, ten, 10, 10), CLDQN_ERR_ARG);
-    CU_ASSERT_EQUAL(cldqn_replay_restore(b, ten, 5, 4), CLDQN_ERR_ARG);
+    CU_ASSERT_EQUAL(cldqn_replay_restore(b, ten, 5, 4), CLDQN_ERR_FORMAT);
+    /* Until the memory is full every push is stored: 5 stored, 6 pushed. */
+    CU_ASSERT_EQUAL(cldqn_replay_restore(b, ten, 5, 6), CLDQN_ERR_FORMAT);
     ten[2].state = 500;
     CU_ASSERT_EQUAL(cldqn_replay_restore(b, ten, 5, 5), CLDQN_ERR_FORMAT);
     ten[2] = tr(2);

@@ -73,11 +73,29 @@ def main():
     ap.add_argument("--max-steps", type=int, default=200)
     args = ap.parse_args()
 
-    with safe_open(args.checkpoint, framework="pt") as f:
-        meta = f.metadata() or {}
+    try:
+        with safe_open(args.checkpoint, framework="pt") as f:
+            meta = f.metadata() or {}
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as e:  # safetensors raises its own error types, not OSError
+        sys.exit(f"load_checkpoint: {args.checkpoint}: {e}")
     if meta.get("format") != "cldqn":
-        sys.exit(f"{args.checkpoint}: not a cldqn checkpoint")
-    shape = {k: int(meta[k]) for k in ("n_states", "n_actions", "embed", "hidden", "layers")}
+        sys.exit(f"load_checkpoint: {args.checkpoint}: not a cldqn checkpoint")
+    try:
+        shape = {k: int(meta[k]) for k in ("n_states", "n_actions", "embed", "hidden", "layers")}
+    except (KeyError, ValueError) as e:
+        sys.exit(f"load_checkpoint: {args.checkpoint}: bad or missing shape metadata ({e})")
+    # The metadata decides the model's size: check it against the tensors
+    # before allocating anything (a damaged value could ask for gigabytes).
+    want = {"embedding.weight": (shape["n_states"], shape["embed"])}
+    width = shape["embed"]
+    for i in range(1, shape["layers"] + 1):
+        want[f"fc{i}.weight"], want[f"fc{i}.bias"] = (shape["hidden"], width), (shape["hidden"],)
+        width = shape["hidden"]
+    want["out.weight"], want["out.bias"] = (shape["n_actions"], width), (shape["n_actions"],)
+    if shapes != want:
+        sys.exit(f"load_checkpoint: {args.checkpoint}: shape metadata {shape} disagrees with "
+                 f"the tensors {shapes}")
     net = QNet(**shape)
     net.load_state_dict(load_file(args.checkpoint), strict=True)
     net.eval()

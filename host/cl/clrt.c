@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -156,6 +157,39 @@ static void prefer_pocl_basic(void)
     if (!getenv("POCL_DEVICES")) setenv("POCL_DEVICES", "basic pthread", 0);
 }
 
+/* PoCL's CPU devices fail to initialise when their kernel cache cannot be
+ * created ($POCL_CACHE_DIR, else $XDG_CACHE_HOME/pocl or $HOME/.cache/pocl):
+ * 1 with the directory in buf when that is why no device showed up. */
+static int pocl_cache_unwritable(char *buf, size_t size)
+{
+    const char *dir = getenv("POCL_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    if (dir && *dir)
+        snprintf(buf, size, "%s", dir);
+    else if (xdg && *xdg)
+        snprintf(buf, size, "%s/pocl", xdg);
+    else if (home && *home)
+        snprintf(buf, size, "%s/.cache/pocl", home);
+    else
+        return 0;
+    /* The first existing ancestor decides whether the rest can be made. */
+    char probe[512];
+    snprintf(probe, sizeof probe, "%s", buf);
+    for (;;) {
+        if (access(probe, F_OK) == 0) { /* access() says yes to root everywhere: try */
+            size_t n = strlen(probe);
+            if (n + 24 > sizeof probe) return 0;
+            memcpy(probe + n, "/.cldqn-probe-XXXXXX", 21);
+            if (!mkdtemp(probe)) return 1;
+            rmdir(probe);
+            return 0;
+        }
+        char *slash = strrchr(probe, '/');
+        if (!slash || slash == probe) return 0;
+        *slash = 0;
+    }
+}
+
 cldqn_status cldqn_cl_list_devices(cldqn_cl_device_info **out, int *n)
 {
     prefer_pocl_basic();
@@ -222,6 +256,12 @@ cldqn_status cldqn_cl_list_devices(cldqn_cl_device_info **out, int *n)
     }
     if (count == 0) {
         free(list);
+        char cache[512];
+        if (pocl_cache_unwritable(cache, sizeof cache))
+            return cldqn_fail(CLDQN_ERR_NODEVICE,
+                              "PoCL offers no device: its kernel cache '%s' cannot be written "
+                              "(set POCL_CACHE_DIR to a writable directory)",
+                              cache);
         return cldqn_fail(CLDQN_ERR_NODEVICE,
                           "%u OpenCL platform(s) but no device found; " NO_ICD_HINT, np);
     }

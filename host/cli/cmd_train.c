@@ -612,9 +612,10 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
     cldqn_status st =
         resume ? cldqn_trainer_resume(&cfg, resume, &t) : cldqn_trainer_create(&cfg, &t);
     if (st) {
+        /* The reference backend is an answer to a device that fails, not to a
+         * damaged state file or a bad setting. */
         if (cfg.backend == CLDQN_BACKEND_OPENCL &&
-            (st == CLDQN_ERR_NODEVICE || st == CLDQN_ERR_OPENCL || st == CLDQN_ERR_BUILD ||
-             st == CLDQN_ERR_ARG)) {
+            (st == CLDQN_ERR_NODEVICE || st == CLDQN_ERR_OPENCL || st == CLDQN_ERR_BUILD)) {
             fprintf(stderr, "cldqn: backend opencl: %s (try --backend ref)\n", cldqn_last_error());
         } else {
             cldqn_cli_error(resume ? "--resume" : NULL);

@@ -157,9 +157,11 @@ cldqn_status cldqn_replay_restore(cldqn_replay *rb, const cldqn_transition *item
     if (n > rb->capacity)
         return cldqn_fail(CLDQN_ERR_ARG, "replay restore: %zu transitions exceed capacity %zu", n,
                           rb->capacity);
-    if (pushed < n)
-        return cldqn_fail(CLDQN_ERR_ARG, "replay restore: pushed %llu < %zu stored",
-                          (unsigned long long)pushed, n);
+    /* Until the ring is full every push is stored: the counts must agree. */
+    if (pushed < n || (n < rb->capacity && pushed != n))
+        return cldqn_fail(CLDQN_ERR_FORMAT,
+                          "replay memory: %llu transitions pushed but %zu stored (capacity %zu)",
+                          (unsigned long long)pushed, n, rb->capacity);
     for (size_t i = 0; i < n; i++)
         if (items[i].state >= CLDQN_TAXI_STATES || items[i].next_state >= CLDQN_TAXI_STATES ||
             items[i].action >= CLDQN_TAXI_ACTIONS)

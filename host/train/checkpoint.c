@@ -500,7 +500,9 @@ static cldqn_status validate(cldqn_st_file *f, parser *ps)
                           "'%s': truncated: tensors need %llu data bytes, file has %zu", ps->path,
                           (unsigned long long)at, f->data_size);
     if (at < f->data_size)
-        return cldqn_fail(CLDQN_ERR_FORMAT, "'%s': %zu unexpected bytes after the tensors",
+        return cldqn_fail(CLDQN_ERR_FORMAT,
+                          "'%s': %zu bytes after the last tensor are described by no tensor in "
+                          "the header (a tensor missing from it, or a damaged file)",
                           ps->path, f->data_size - (size_t)at);
     return CLDQN_OK;
 }
@@ -798,6 +800,25 @@ cldqn_status cldqn_checkpoint_load(const char *path, cldqn_config *cfg, cldqn_la
     if (!st && f->n_tensors != L.n_tensors)
         st = cldqn_fail(CLDQN_ERR_FORMAT, "'%s': %d tensors, expected %d for this shape", path,
                         f->n_tensors, L.n_tensors);
+    /* The shape keys beside the config are what other readers
+     * (tools/load_checkpoint.py) build their model from: they must agree. */
+    const struct {
+        const char *key;
+        int want;
+    } keys[] = {{"n_states", c.shape.n_states},
+                {"n_actions", c.shape.n_actions},
+                {"embed", c.shape.embed},
+                {"hidden", c.shape.hidden},
+                {"layers", c.shape.layers}};
+    for (size_t i = 0; !st && i < sizeof keys / sizeof keys[0]; i++) {
+        const char *v = cldqn_st_meta(f, keys[i].key);
+        char *end;
+        long got = v ? strtol(v, &end, 10) : 0;
+        if (v && (!*v || *end || got != keys[i].want))
+            st = cldqn_fail(CLDQN_ERR_FORMAT,
+                            "'%s': metadata %s = '%.32s' disagrees with the tensors' shapes (%d)",
+                            path, keys[i].key, v, keys[i].want);
+    }
     for (size_t i = 0; !st && i < L.total; i++)
         if (!isfinite(p[i]))
             st = cldqn_fail(CLDQN_ERR_FORMAT, "'%s': non-finite weight at index %zu", path, i);

@@ -508,6 +508,7 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
     }
     cldqn_config cfg;
     uint64_t resumed_seed = 0;
+    char resumed_preset[sizeof cfg.preset] = "";
     if (resume && preset) {
         fprintf(stderr, "cldqn: --preset: cannot be combined with --resume (the checkpoint "
                         "holds its settings)\n");
@@ -527,6 +528,7 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
         }
         free(params);
         resumed_seed = cfg.seed;
+        snprintf(resumed_preset, sizeof resumed_preset, "%s", cfg.preset);
     } else if (cldqn_config_preset(&cfg, preset ? preset : "default") != CLDQN_OK) {
         cldqn_cli_error(NULL);
         return 2;
@@ -536,6 +538,11 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
     if (rc0) return rc0;
     if (cldqn_config_check(&cfg) != CLDQN_OK) {
         cldqn_cli_error(NULL);
+        return 2;
+    }
+    if (resume ? strcmp(cfg.preset, resumed_preset) : preset && strcmp(cfg.preset, preset)) {
+        fprintf(stderr, "cldqn: --config: the file starts from preset '%s', the run from '%s'\n",
+                cfg.preset, resume ? resumed_preset : preset);
         return 2;
     }
     if (resume && cfg.seed != resumed_seed) {

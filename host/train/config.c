@@ -9,11 +9,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef enum { K_INT, K_I64, K_U64, K_FLOAT, K_DOUBLE, K_BOOL, K_STR, K_ENUM } key_type;
 
@@ -421,14 +424,31 @@ static char *trim(char *s)
 
 cldqn_status cldqn_config_load_file(cldqn_config *cfg, const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
+    /* O_NONBLOCK: a FIFO is refused, not waited on; a directory is no config. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return cldqn_fail(CLDQN_ERR_IO, "--config: cannot open '%s': %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return cldqn_fail(CLDQN_ERR_IO, "--config: '%s' is not a regular file", path);
+    }
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        close(fd);
+        return cldqn_fail(CLDQN_ERR_IO, "--config: cannot open '%s': %s", path, strerror(errno));
+    }
     char line[2048];
-    int lineno = 0;
+    int lineno = 0, settings = 0;
     cldqn_status st = CLDQN_OK;
     while (st == CLDQN_OK && fgets(line, sizeof line, f)) {
         lineno++;
+        /* A longer line would be split and its tail read as a line of its own. */
+        if (!strchr(line, '\n') && !feof(f)) {
+            st = cldqn_fail(CLDQN_ERR_ARG, "%s:%d: line longer than %zu bytes", path, lineno,
+                            sizeof line - 2);
+            break;
+        }
         char *hash = strchr(line, '#');
         if (hash) *hash = 0;
         char *s = trim(line);
@@ -442,12 +462,29 @@ cldqn_status cldqn_config_load_file(cldqn_config *cfg, const char *path)
         char *key = trim(s), *val = trim(eq + 1);
         char org[CLDQN_CONFIG_PATH_MAX + 80];
         snprintf(org, sizeof org, "%s:%d: %s", path, lineno, key);
+        /* preset: the settings the file's other lines change, so it comes first. */
         if (!strcmp(key, "preset")) {
-            st = cldqn_fail(CLDQN_ERR_ARG, "%s: give the preset with --preset", org);
-            break;
+            if (settings++) {
+                st = cldqn_fail(CLDQN_ERR_ARG, "%s: must be the file's first setting", org);
+                break;
+            }
+            if (strcmp(val, cfg->preset)) {
+                cldqn_config base;
+                st = cldqn_config_preset(&base, val);
+                if (st == CLDQN_OK) {
+                    snprintf(base.out, sizeof base.out, "%s", cfg->out);
+                    *cfg = base;
+                } else {
+                    st = cldqn_fail(CLDQN_ERR_ARG, "%s: unknown preset '%s' (default or seed)", org,
+                                    val);
+                }
+            }
+            continue;
         }
+        settings++;
         st = cldqn_config_set(cfg, key, val, org);
     }
+    if (!st && ferror(f)) st = cldqn_fail(CLDQN_ERR_IO, "--config: reading '%s' failed", path);
     fclose(f);
     return st;
 }
@@ -626,7 +663,8 @@ cldqn_status cldqn_config_value(const cldqn_config *cfg, const char *key, char *
 void cldqn_config_print(const cldqn_config *cfg, FILE *f)
 {
     char v[CLDQN_CONFIG_PATH_MAX + 8];
-    fprintf(f, "# preset: %s\n", cfg->preset);
+    fprintf(f, "%-16s = %-12s # %s\n", "preset", cfg->preset,
+            "the settings below start from (default, seed)");
     for (size_t i = 0; i < N_KEYS; i++) {
         value_text(cfg, &keys[i], v, sizeof v);
         fprintf(f, "%-16s = %-12s # %s\n", keys[i].name, v, keys[i].help);

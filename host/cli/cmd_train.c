@@ -592,6 +592,24 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
         }
         if (resume) return resume_population(&cfg, resume, pop_k, config_file, argc, argv);
         if (sweep_items(&cfg, &owned, sweep, &n_sweep)) return 2;
+        /* Agent i takes combination i mod their count: with fewer agents some
+         * values would never run. */
+        cldqn_config *all = NULL;
+        int combos = 0;
+        if (cldqn_population_configs(&cfg, 0, sweep, n_sweep, &all, &combos) != CLDQN_OK) {
+            cldqn_cli_error(NULL);
+            free(owned);
+            return 2;
+        }
+        free(all);
+        if (cfg.population > 0 && cfg.population < combos) {
+            fprintf(stderr,
+                    "cldqn: --population %d: fewer agents than the %d combinations of the sweep "
+                    "(some values would never run)\n",
+                    cfg.population, combos);
+            free(owned);
+            return 2;
+        }
         int rc;
         if (run) {
             rc = run(run_ctx, &cfg, cfg.population, sweep, n_sweep);

@@ -59,8 +59,9 @@ static cldqn_status parse_item(const char *item, const char *origin, char key[32
     *nval = 0;
     for (const char *p = eq + 1;;) {
         size_t n = strcspn(p, ",");
-        if (n == 0 || *nval == MAXV)
-            return cldqn_fail(CLDQN_ERR_ARG, "%s: bad value list in '%s'", origin, item);
+        if (n == 0) return cldqn_fail(CLDQN_ERR_ARG, "%s: empty value in '%s'", origin, item);
+        if (*nval == MAXV)
+            return cldqn_fail(CLDQN_ERR_ARG, "%s: more than %d values for '%s'", origin, MAXV, key);
         vals[*nval] = p;
         vlen[(*nval)++] = n;
         if (!p[n]) break;
@@ -83,6 +84,21 @@ cldqn_status cldqn_population_configs(const cldqn_config *base, int k, const cha
     for (int j = 0; j < n_sweep; j++) {
         cldqn_status st = parse_item(sweep[j], "--sweep", keys[j], vals[j], vlen[j], &nval[j]);
         if (st) return st;
+        for (int i = 0; i < j; i++)
+            if (!strcmp(keys[i], keys[j]))
+                return cldqn_fail(CLDQN_ERR_ARG,
+                                  "--sweep: '%s' given twice (one item per setting, "
+                                  "its values separated by commas)",
+                                  keys[j]);
+        if (cldqn_config_key_sweep(keys[j]) == CLDQN_SWEEP_POSITIVE) {
+            int zero = 0;
+            for (int v = 0; v < nval[j]; v++) zero += strtod(vals[j][v], NULL) == 0;
+            if (zero && zero < nval[j])
+                return cldqn_fail(CLDQN_ERR_ARG,
+                                  "--sweep %s: its values must be all > 0 or all 0 (one kernel "
+                                  "program serves every agent)",
+                                  keys[j]);
+        }
         combos *= nval[j];
         if (combos > 1 << 16) return cldqn_fail(CLDQN_ERR_ARG, "--sweep: too many combinations");
     }

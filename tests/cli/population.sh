@@ -60,6 +60,12 @@ expect_error 2 "gamma" --population 2 --sweep gamma=0.9,x
 expect_error 1 "OpenCL backend" --population 2 --backend ref --steps 10
 expect_error 2 "cannot be combined with --resume" --resume "$T/p.safetensors" --sweep lr=1e-3,2e-3
 expect_error 1 "cannot open" --population 3 --resume "$T/p.safetensors"
+# Issue 16, item 10: a setting given twice, too many values, fewer agents
+# than combinations, clip mixing off and on: each refused and named.
+expect_error 2 "'lr' given twice" --sweep lr=1e-3 lr=2e-3
+expect_error 2 "more than 64 values for 'lr'" --sweep "lr=$(printf '1e-3,%.0s' $(seq 1 64))1e-3"
+expect_error 2 "population 1: fewer agents than the 2 combinations" --population 1 --sweep lr=1e-3,2e-3
+expect_error 2 "clip: its values must be all > 0 or all 0" --sweep clip=0,1
 
 # Settings from a config file give the same run as the flags (checkpoints
 # byte for byte), and --print-config writes the population settings back.
@@ -95,7 +101,7 @@ done
 printf 'lr=1e-3,2e-3\n# fine so far\nbatch=16,32\n' > "$T/bad.txt"
 expect_error 2 "bad.txt:3: 'batch' cannot differ between agents (only seed" --sweep-file "$T/bad.txt"
 printf 'gamma=0.9,,0.99\n' > "$T/bad.txt"
-expect_error 2 "bad.txt:1: bad value list" --sweep-file "$T/bad.txt"
+expect_error 2 "bad.txt:1: empty value in 'gamma=0.9,,0.99'" --sweep-file "$T/bad.txt"
 printf 'eps-end=0.1,7\n' > "$T/bad.txt"
 expect_error 2 "bad.txt:1: eps-end: 7 is not in" --sweep-file "$T/bad.txt"
 expect_error 2 "cannot open" --sweep-file "$T/none.txt"

@@ -98,8 +98,10 @@ static void status_line(const cldqn_progress *p, const cldqn_train_stats *s, cha
     /* Before the first episode / update there is nothing to show. */
     snprintf(ret, sizeof ret, isnan(s->mean_return) ? "--" : "%.2f", s->mean_return);
     snprintf(loss, sizeof loss, isnan(s->last_loss) ? "--" : "%.4g", (double)s->last_loss);
-    snprintf(buf, size, "steps %s | ep %s | ret(100) %s | loss %s | eps %.3f | %.0f/s | ETA %s",
-             steps, eps, ret, loss, (double)s->epsilon, rate, eta);
+    /* With --until-optimal the limit is a cap the run seldom reaches: no ETA. */
+    snprintf(buf, size, "steps %s | ep %s | ret(100) %s | loss %s | eps %.3f | %.0f/s | %s %s",
+             steps, eps, ret, loss, (double)s->epsilon, rate,
+             p->cfg.until_optimal ? "cap in" : "ETA", eta);
 }
 
 static void draw(cldqn_progress *p, const cldqn_train_stats *s)
@@ -107,7 +109,8 @@ static void draw(cldqn_progress *p, const cldqn_train_stats *s)
     char line[256];
     status_line(p, s, line, sizeof line);
     if (p->tty) {
-        double f = fraction(&p->cfg, s);
+        /* Until the optimum, the share of the cap is no measure of progress. */
+        double f = p->cfg.until_optimal ? -1 : fraction(&p->cfg, s);
         char bar[24];
         int w = 20, filled = f > 0 ? (int)(f * w) : 0;
         if (filled > w) filled = w;

@@ -174,7 +174,7 @@ static cldqn_status create(cldqn_fused *f, size_t wg_cap)
     cl_int werr = clEnqueueWriteBuffer(f->queue, f->ws, CL_TRUE, 0, nws * sizeof(float), zeros, 0,
                                        NULL, NULL);
     free(zeros);
-    CL_TRY(werr);
+    if (werr != CL_SUCCESS) return cldqn_cl_check(werr, "clEnqueueWriteBuffer", __FILE__, __LINE__);
     CL_TRY(clEnqueueWriteBuffer(f->queue, f->in, CL_TRUE, 0, f->stage_ints * sizeof(int32_t),
                                 f->stage, 0, NULL, NULL));
 

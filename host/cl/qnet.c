@@ -275,8 +275,9 @@ static cldqn_status fused_create(cldqn_qnet *net)
     if (path == CLDQN_PATH_AUTO && max_width(s) > FUSED_MAX_WIDTH) return CLDQN_OK;
     cldqn_status st =
         cldqn_fused_create(d->cl, &net->lay, &net->cfg, net->opt.max_batch, 0, &d->fused);
-    if (st != CLDQN_OK && path == CLDQN_PATH_AUTO) {
-        /* AUTO falls back to the layered kernels, which serve every shape. */
+    if ((st == CLDQN_ERR_BUILD || st == CLDQN_ERR_ARG) && path == CLDQN_PATH_AUTO) {
+        /* AUTO falls back to the layered kernels, which serve every shape, where
+         * the fused kernel does not build or fit; a failing device is an error. */
         d->fused = NULL;
         cldqn_clear_error();
         return CLDQN_OK;
@@ -318,7 +319,7 @@ static cldqn_status clnet_create(cldqn_qnet *net, const float *params)
         err = clEnqueueWriteBuffer(d->cl->queue, d->buf[i], CL_TRUE, 0, total * F, zeros, 0, NULL,
                                    NULL);
     free(zeros);
-    CLDQN_CL_CHECK(err);
+    if (err != CL_SUCCESS) return cldqn_cl_check(err, "clEnqueueWriteBuffer", __FILE__, __LINE__);
 
     /* Packed minibatch: five regions at offsets aligned for sub-buffers. */
     size_t align = d->cl->info.mem_base_align;
@@ -585,7 +586,8 @@ static cldqn_status clnet_update(cldqn_qnet *net, const cldqn_batch *batch, floa
         float sum = 0.0f; /* in batch order, as ref_update */
         for (int i = 0; i < B; i++) sum += per[i];
         free(per);
-        CLDQN_CL_CHECK(err);
+        if (err != CL_SUCCESS)
+            return cldqn_cl_check(err, "clEnqueueReadBuffer", __FILE__, __LINE__);
         l = sum / (float)B;
     }
     if (!isfinite(l))

@@ -70,6 +70,11 @@ int64_t cldqn_fused_tables(const cldqn_fused *f);
 /* Adam steps one update of n samples takes (see cldqn_fused_update). */
 int cldqn_fused_adam_steps(const cldqn_fused *f, int n);
 
+/* Work-group caps by device type, for cldqn_cl_kernel_wg: the fused
+ * update's (16 on a CPU, 256 otherwise) and q_act's (8, 64). */
+size_t cldqn_fused_wg_cap(const cldqn_cl *cl);
+size_t cldqn_act_wg_cap(const cldqn_cl *cl);
+
 /* Work-group size the kernel is launched with. */
 size_t cldqn_fused_wg(const cldqn_fused *f);
 

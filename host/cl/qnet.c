@@ -146,9 +146,7 @@ static cldqn_status need(clnet *d, int kid)
     TRY(cldqn_cl_create_kernel(d->prog[p], kernel_defs[kid].name, &d->k[kid]));
     /* td_loss and clip_grad_norm run as one work-group; the rest as many. */
     size_t cap = (kid == K_TD_LOSS || kid == K_CLIP) ? 256 : 64;
-    /* A CPU runs a work-group as a loop over its items: q_act's 8 items
-     * answer a greedy action in 23 us instead of 53 us with 64 (PoCL). */
-    if (kid == K_QACT && (d->cl->info.type & CL_DEVICE_TYPE_CPU)) cap = 8;
+    if (kid == K_QACT) cap = cldqn_act_wg_cap(d->cl);
     d->wg[kid] = cldqn_cl_kernel_wg(d->cl, d->k[kid], cap);
     return CLDQN_OK;
 }

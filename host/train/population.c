@@ -32,6 +32,7 @@
 
 #include "clrt.h"
 #include "fused.h"
+#include "fused_layout.h"
 #include "sweep.h"
 #include "train_state.h"
 
@@ -39,18 +40,7 @@
 #include "cldqn/replay.h"
 #include "cldqn/rng.h"
 
-/* fused.cl's FU_IN_* offsets for one agent's packed input. */
-#define IN_G(bp)      (5 * (bp))
-#define IN_GAMMA(bp)  (5 * (bp) + 1)
-#define IN_ADAM(bp)   (5 * (bp) + 4)
-#define IN_HYP(bp)    (7 * (bp) + 4) /* b1, b2, eps, 1 - b1, 1 - b2, huber delta, max norm */
-#define IN_STRIDE(bp) (7 * (bp) + 12)
-
 #define EVAL_MAX_STEPS 200 /* as trainer.c */
-#define FUSED_WG_CPU   16  /* as fused.c's defaults */
-#define FUSED_WG_GPU   256
-#define ACT_WG_CPU     8 /* as qnet.c's q_act: a CPU loops over the items */
-#define ACT_WG_GPU     64
 
 typedef struct {
     cldqn_config cfg;
@@ -230,8 +220,7 @@ static cldqn_status create_act(cldqn_population *p)
     cldqn_status st = cldqn_cl_build_program(p->cl, "act", NULL, &p->act_prog);
     if (!st) st = cldqn_cl_create_kernel(p->act_prog, "q_act_pop", &p->act_kern);
     if (st) return st;
-    const size_t cap = (p->cl->info.type & CL_DEVICE_TYPE_CPU) ? ACT_WG_CPU : ACT_WG_GPU;
-    p->act_wg = cldqn_cl_kernel_wg(p->cl, p->act_kern, cap);
+    p->act_wg = cldqn_cl_kernel_wg(p->cl, p->act_kern, cldqn_act_wg_cap(p->cl));
     if (p->act_wg < 1)
         return cldqn_fail(CLDQN_ERR_OPENCL, "population: device allows no work-group");
     p->act_sa = calloc(2 * K, sizeof(int32_t));
@@ -289,8 +278,7 @@ static cldqn_status create_device(cldqn_population *p, float *const init[4])
     if (!st) st = cldqn_cl_create_kernel(p->prog, "fused_update_pop_tt", &p->kern_tt);
     if (!st) st = cldqn_cl_create_kernel(p->prog, "fused_target_table_pop", &p->kern_table);
     if (st) return st;
-    const size_t cap = (p->cl->info.type & CL_DEVICE_TYPE_CPU) ? FUSED_WG_CPU : FUSED_WG_GPU;
-    p->wg = cldqn_cl_kernel_wg(p->cl, p->kern, cap);
+    p->wg = cldqn_cl_kernel_wg(p->cl, p->kern, cldqn_fused_wg_cap(p->cl));
     if (p->wg < 1) return cldqn_fail(CLDQN_ERR_OPENCL, "population: device allows no work-group");
 
     const size_t K = (size_t)p->k, total = p->lay.total;
@@ -358,7 +346,7 @@ static cldqn_status create(const cldqn_config *cfgs, int k, const char *const *p
     if (st) goto fail;
     const int batch = cfgs[0].batch;
     p->bp = (batch + 15) / 16 * 16;
-    p->stride = IN_STRIDE(p->bp);
+    p->stride = FUL_IN_STRIDE(p->bp);
     p->nws = cldqn_fused_scratch_floats(&p->lay.shape, batch);
     p->a = calloc((size_t)k, sizeof *p->a);
     p->stage = calloc((size_t)k * p->stride, sizeof(int32_t));
@@ -540,24 +528,29 @@ static cldqn_status pack(cldqn_population *p, int i, int next_state)
     int32_t *in = p->stage + (size_t)i * p->stride;
     for (int b = 0; b < c->batch; b++) {
         const cldqn_transition *tr = cldqn_replay_get(g->rb, p->idx[b]);
-        in[b] = tr->state;
-        in[bp + b] = tr->action;
-        in[2 * bp + b] = tr->next_state;
-        in[3 * bp + b] = float_bits((float)tr->reward);
-        in[4 * bp + b] = float_bits(tr->terminated ? 1.0f : 0.0f);
+        in[FUL_IN_S(bp) + b] = tr->state;
+        in[FUL_IN_A(bp) + b] = tr->action;
+        in[FUL_IN_NS(bp) + b] = tr->next_state;
+        in[FUL_IN_R(bp) + b] = float_bits((float)tr->reward);
+        in[FUL_IN_T(bp) + b] = float_bits(tr->terminated ? 1.0f : 0.0f);
     }
-    in[IN_G(bp)] = next_state;
-    in[IN_GAMMA(bp)] = float_bits(c->learn.gamma);
+    in[FUL_IN_G(bp)] = next_state;
+    in[FUL_IN_GAMMA(bp)] = float_bits(c->learn.gamma);
     const cldqn_learn_config *l = &c->learn;
-    const float hyp[7] = {l->beta1,        l->beta2,       l->eps,          1.0f - l->beta1,
-                          1.0f - l->beta2, l->huber_delta, l->max_grad_norm}; /* as ref_adam */
-    for (int j = 0; j < 7; j++) in[IN_HYP(bp) + j] = float_bits(hyp[j]);
+    float *hyp = (float *)(in + FUL_IN_HYP(bp));
+    hyp[FUL_HYP_B1] = l->beta1;
+    hyp[FUL_HYP_B2] = l->beta2;
+    hyp[FUL_HYP_EPS] = l->eps;
+    hyp[FUL_HYP_OMB1] = 1.0f - l->beta1; /* as ref_adam */
+    hyp[FUL_HYP_OMB2] = 1.0f - l->beta2;
+    hyp[FUL_HYP_HUBER] = l->huber_delta;
+    hyp[FUL_HYP_NORM] = l->max_grad_norm;
     const int steps = c->learn.mode == CLDQN_UPDATE_PER_SAMPLE ? c->batch : 1;
     float sc[2];
     for (int k = 0; k < steps; k++) {
         cldqn_fused_adam_scalars(&c->learn, g->adam_t + 1 + k, &sc[0], &sc[1]);
-        in[IN_ADAM(bp) + 2 * k] = float_bits(sc[0]);
-        in[IN_ADAM(bp) + 2 * k + 1] = float_bits(sc[1]);
+        in[FUL_IN_ADAM(bp) + 2 * k] = float_bits(sc[0]);
+        in[FUL_IN_ADAM(bp) + 2 * k + 1] = float_bits(sc[1]);
     }
     g->adam_t += steps;
     g->learning = 1;

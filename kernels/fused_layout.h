@@ -44,16 +44,18 @@ enum {
 /* (bp, FUL_RS(W_l)) row-major activation of layer input l */
 #define FUL_ACTR(E, H, L, A, bp, l)                                                                \
     (FUL_ACTR0(E, H, L, A, bp) + ((l) == 0 ? 0 : FUL_RS(E) * (bp) + ((l)-1) * FUL_RS(H) * (bp)))
+/* Target and gradient ping-pong (maxw, bp) each. */
 #define FUL_TA(E, H, L, A, bp) (FUL_ACTR0(E, H, L, A, bp) + FUL_RS(E) * (bp) + (L)*FUL_RS(H) * (bp))
 #define FUL_TB(E, H, L, A, bp) (FUL_TA(E, H, L, A, bp) + FUL_MAXW(E, H, A) * (bp))
 #define FUL_DA(E, H, L, A, bp) (FUL_TB(E, H, L, A, bp) + FUL_MAXW(E, H, A) * (bp))
 #define FUL_DB(E, H, L, A, bp) (FUL_DA(E, H, L, A, bp) + FUL_MAXW(E, H, A) * (bp))
-#define FUL_YS(E, H, L, A, bp) (FUL_DB(E, H, L, A, bp) + FUL_MAXW(E, H, A) * (bp)) /* TD targets   \
-                                                                                    */
-#define FUL_LOSSV(E, H, L, A, bp)      (FUL_YS(E, H, L, A, bp) + (bp))    /* per-sample losses */
-#define FUL_MISC(E, H, L, A, bp)       (FUL_LOSSV(E, H, L, A, bp) + (bp)) /* clip coef, applies */
-#define FUL_ROWS(E, H, L, A, bp)       (FUL_MISC(E, H, L, A, bp) + 16)    /* (bp+1) ints */
-#define FUL_TMAX(E, H, L, A, bp)       (FUL_ROWS(E, H, L, A, bp) + (bp) + 1) /* (S) max-Q table */
+/* TD targets (bp), per-sample losses (bp), misc (clip coef, applies), rows
+ * ((bp+1) ints), the max-Q table (S). */
+#define FUL_YS(E, H, L, A, bp)         (FUL_DB(E, H, L, A, bp) + FUL_MAXW(E, H, A) * (bp))
+#define FUL_LOSSV(E, H, L, A, bp)      (FUL_YS(E, H, L, A, bp) + (bp))
+#define FUL_MISC(E, H, L, A, bp)       (FUL_LOSSV(E, H, L, A, bp) + (bp))
+#define FUL_ROWS(E, H, L, A, bp)       (FUL_MISC(E, H, L, A, bp) + 16)
+#define FUL_TMAX(E, H, L, A, bp)       (FUL_ROWS(E, H, L, A, bp) + (bp) + 1)
 #define FUL_SCRATCH(S, E, H, L, A, bp) (FUL_TMAX(E, H, L, A, bp) + (S))
 
 #endif

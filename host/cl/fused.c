@@ -36,6 +36,20 @@ size_t cldqn_act_wg_cap(const cldqn_cl *cl)
     return (cl->info.type & CL_DEVICE_TYPE_CPU) ? ACT_WG_CPU : ACT_WG_GPU;
 }
 
+/* One work-group does the whole update, so a wide enough network must go to
+ * the layered kernels (CLBlast GEMM, many work-groups). Measured on PoCL
+ * (cldqn bench): fused still 8x ahead of layered at width 512; beyond the
+ * measured range AUTO takes the layered path. */
+#define FUSED_MAX_WIDTH 512
+
+int cldqn_fused_auto_width(const cldqn_net_shape *s)
+{
+    int w = s->embed;
+    if (s->layers > 0 && s->hidden > w) w = s->hidden;
+    if (s->n_actions > w) w = s->n_actions;
+    return w <= FUSED_MAX_WIDTH;
+}
+
 struct cldqn_fused {
     cldqn_cl *cl;
     cl_command_queue queue;

@@ -29,6 +29,7 @@
 #include "clprof.h"
 #include "clrt.h"
 #include "fused.h"
+#include "qnets.h"
 
 enum { PROG_EMBED, PROG_DENSE, PROG_TD, PROG_OPTIM, PROG_ACT, N_PROGS };
 static const char *const prog_names[N_PROGS] = {"embed", "dense", "td", "optim", "act"};
@@ -96,6 +97,7 @@ typedef struct {
     cl_mem actions;                           /* (max_states) int greedy actions */
     gemm_choice gemm;
     cldqn_fused *fused; /* NULL: updates run on the layered kernels */
+    int own_cl;         /* cl is this network's (else shared, cldqn_qnet_create_on) */
     cldqn_clprof prof;  /* events of the profiled commands (empty without a trace) */
 } clnet;
 
@@ -235,7 +237,7 @@ static void clnet_free(clnet *d)
     for (int i = 0; i < N_PROGS; i++)
         if (d->prog[i]) clReleaseProgram(d->prog[i]);
     free(d->staging);
-    cldqn_cl_free(d->cl);
+    if (d->own_cl) cldqn_cl_free(d->cl);
     free(d);
 }
 
@@ -258,19 +260,13 @@ static int max_width(const cldqn_net_shape *s)
     return w;
 }
 
-/* One work-group does the whole update, so a wide enough network must go to
- * the layered kernels (CLBlast GEMM, many work-groups). Measured on PoCL
- * (cldqn bench): fused still 8x ahead of layered at width 512; beyond the
- * measured range AUTO takes the layered path. */
-#define FUSED_MAX_WIDTH 512
-
 static cldqn_status fused_create(cldqn_qnet *net)
 {
     clnet *d = net->dev;
     const cldqn_net_shape *s = &net->lay.shape;
     cldqn_update_path path = net->opt.path;
     if (path == CLDQN_PATH_LAYERED) return CLDQN_OK;
-    if (path == CLDQN_PATH_AUTO && max_width(s) > FUSED_MAX_WIDTH) return CLDQN_OK;
+    if (path == CLDQN_PATH_AUTO && !cldqn_fused_auto_width(s)) return CLDQN_OK;
     cldqn_status st =
         cldqn_fused_create(d->cl, &net->lay, &net->cfg, net->opt.max_batch, 0, &d->fused);
     if (st != CLDQN_OK && path == CLDQN_PATH_AUTO) {
@@ -283,7 +279,7 @@ static cldqn_status fused_create(cldqn_qnet *net)
     return st;
 }
 
-static cldqn_status clnet_create(cldqn_qnet *net, const float *params)
+static cldqn_status clnet_create(cldqn_qnet *net, const float *params, cldqn_cl *shared)
 {
     clnet *d = calloc(1, sizeof *d);
     if (!d) return cldqn_fail(CLDQN_ERR_NOMEM, "qnet_create: out of memory");
@@ -295,7 +291,11 @@ static cldqn_status clnet_create(cldqn_qnet *net, const float *params)
                                               : (gemm_choice)-1;
     if ((int)d->gemm < 0)
         return cldqn_fail(CLDQN_ERR_ARG, "$CLDQN_GEMM '%s' is not auto, kernel or clblast", g);
-    TRY(cldqn_cl_create(net->opt.device, net->opt.profile, &d->cl));
+    if (shared)
+        d->cl = shared;
+    else
+        TRY(cldqn_cl_create(net->opt.device, net->opt.profile, &d->cl));
+    d->own_cl = !shared;
     TRY(need(d, K_QACT)); /* acting, on either path */
 
     const cldqn_net_shape *s = &net->lay.shape;
@@ -620,6 +620,13 @@ static cldqn_status clnet_q(cldqn_qnet *net, const int32_t *states, int n, int *
 cldqn_status cldqn_qnet_create(const cldqn_layout *lay, const cldqn_learn_config *cfg,
                                const cldqn_qnet_options *opt, const float *params, cldqn_qnet **out)
 {
+    return cldqn_qnet_create_on(NULL, lay, cfg, opt, params, out);
+}
+
+cldqn_status cldqn_qnet_create_on(cldqn_cl *cl, const cldqn_layout *lay,
+                                  const cldqn_learn_config *cfg, const cldqn_qnet_options *opt,
+                                  const float *params, cldqn_qnet **out)
+{
     if (!out) return cldqn_fail(CLDQN_ERR_ARG, "qnet_create: NULL output pointer");
     *out = NULL;
     if (!lay || !cfg || !params) return cldqn_fail(CLDQN_ERR_ARG, "qnet_create: NULL argument");
@@ -645,7 +652,7 @@ cldqn_status cldqn_qnet_create(const cldqn_layout *lay, const cldqn_learn_config
     net->cfg = *cfg;
     net->opt = o;
     if (o.backend == CLDQN_BACKEND_OPENCL) {
-        st = clnet_create(net, params);
+        st = clnet_create(net, params, cl);
         if (st != CLDQN_OK) {
             cldqn_qnet_free(net);
             return st;

@@ -47,6 +47,7 @@ struct cldqn_qnets {
     cldqn_layout lay;
     cldqn_learn_config *cfgs; /* (k) */
     cldqn_qnet **nets;        /* "each": (k) */
+    cldqn_cl *cl;             /* "each", OpenCL, k > 1: the device they share */
     pop_dev *pop;             /* "pop" */
     int64_t launches;
 };
@@ -105,6 +106,7 @@ static void each_free(cldqn_qnets *q)
     if (q->nets)
         for (int i = 0; i < q->k; i++) cldqn_qnet_free(q->nets[i]);
     free(q->nets);
+    cldqn_cl_free(q->cl);
 }
 
 static const qnets_ops each_ops = {each_update, each_greedy, each_sync, each_read, each_free};
@@ -400,18 +402,13 @@ static cldqn_status pop_create(cldqn_qnets *q, const cldqn_qnet_options *opt,
 
 /* ---- the table's users ---------------------------------------------------- */
 
-/* Widest layer the fused kernel is measured to beat the layered path at (as
- * qnet.c's AUTO). */
-#define FUSED_MAX_WIDTH 512
-
 static int use_pop(const cldqn_qnets *q, const cldqn_qnet_options *o)
 {
     if (q->k < 2 || o->backend != CLDQN_BACKEND_OPENCL || o->path == CLDQN_PATH_LAYERED ||
         o->profile)
         return 0;
-    const cldqn_net_shape *s = &q->lay.shape;
-    if (o->path == CLDQN_PATH_AUTO && (FUL_MAX(FUL_MAX(s->embed, s->layers > 0 ? s->hidden : 0),
-                                               s->n_actions) > FUSED_MAX_WIDTH ||
+    /* AUTO as qnet.c decides it for one network. */
+    if (o->path == CLDQN_PATH_AUTO && (!cldqn_fused_auto_width(&q->lay.shape) ||
                                        cldqn_fused_check(&q->lay, &q->cfgs[0]) != CLDQN_OK)) {
         cldqn_clear_error();
         return 0;

@@ -8,7 +8,8 @@
  *
  * - one cldqn_qnet per network (qnet.c: the fused or layered OpenCL path,
  *   or the host reference). K = 1 is exactly the solo network (PoCL's basic
- *   device, one fused launch per update); K > 1 loops over the networks.
+ *   device, one fused launch per update); K > 1 loops over the networks,
+ *   all on one device and queue.
  * - the population kernels (K > 1, fused path): the K networks back to back
  *   in one device buffer per family (params, grad, Adam m and v, target) on
  *   the device with the most compute units; one launch of fused_update_pop
@@ -20,6 +21,8 @@
 #define CLDQN_QNETS_H
 
 #include <stdint.h>
+
+#include "clrt.h"
 
 #include "cldqn/net.h"
 #include "cldqn/qnet.h"
@@ -62,6 +65,13 @@ void cldqn_qnets_set_adam_step(cldqn_qnets *q, int i, int t);
 /* Profiling of every network's calls (cldqn_qnet_set_trace); the
  * population kernels record nothing of their own. */
 cldqn_status cldqn_qnets_set_trace(cldqn_qnets *q, cldqn_trace *tr);
+
+/* cldqn_qnet_create on cl's device and queue, which the network then
+ * shares (cl must outlive it; NULL: a device of its own, as
+ * cldqn_qnet_create). The OpenCL backend only. */
+cldqn_status cldqn_qnet_create_on(cldqn_cl *cl, const cldqn_layout *lay,
+                                  const cldqn_learn_config *cfg, const cldqn_qnet_options *opt,
+                                  const float *params, cldqn_qnet **out);
 
 /* Network i's cldqn_qnet, or NULL on the population kernels. */
 cldqn_qnet *cldqn_qnets_net(cldqn_qnets *q, int i);

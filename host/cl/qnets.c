@@ -185,7 +185,8 @@ static void pop_free(cldqn_qnets *q)
 static cldqn_status build_tables(pop_dev *d, int n)
 {
     if (n <= 0) return CLDQN_OK;
-    CL_TRY(clEnqueueWriteBuffer(d->cl->queue, d->tlist, CL_FALSE, 0, (size_t)n * sizeof(int32_t),
+    /* Blocking: the next sync rewrites d->tl, possibly before any read waits. */
+    CL_TRY(clEnqueueWriteBuffer(d->cl->queue, d->tlist, CL_TRUE, 0, (size_t)n * sizeof(int32_t),
                                 d->tl, 0, NULL, NULL));
     size_t global = (size_t)n * d->wg, local = d->wg;
     CL_TRY(clEnqueueNDRangeKernel(d->cl->queue, d->kern_table, 1, NULL, &global, &local, 0, NULL,

@@ -63,6 +63,17 @@ for flags in "--backend ref" "--envs 2" "--kernels layered" "--profile $T/t.json
     done
 done
 grep -q '"name": *"train step"' "$T/t.json" || fail "population profile: no train step spans"
+# A population with --envs resumes bit-identically to a straight run.
+"$BIN" train "${SHORT[@]}" --population 4 --envs 2 --steps 300 --out "$T/w.safetensors" \
+    > /dev/null 2> "$T/err" || fail "--envs 2 to 300: $(cat "$T/err")"
+"$BIN" train --resume "$T/w.safetensors" --steps 600 --quiet > /dev/null 2> "$T/err" ||
+    fail "--envs 2 resume: $(cat "$T/err")"
+"$BIN" train "${SHORT[@]}" --population 4 --envs 2 --out "$T/v.safetensors" > /dev/null \
+    2> "$T/err" || fail "--envs 2 to 600: $(cat "$T/err")"
+for i in 0 1 2 3; do
+    cmp "$T/w.agent$i.safetensors" "$T/v.agent$i.safetensors" ||
+        fail "--envs 2: resumed agent $i differs from the straight run"
+done
 
 expect_error() { # code, pattern, args...
     local code=$1 pat=$2

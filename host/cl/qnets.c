@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clprof.h"
 #include "clrt.h"
 #include "fused.h"
 #include "fused_layout.h"
@@ -39,6 +40,7 @@ typedef struct {
     size_t act_cap;
     int32_t *stage, *res, *tl, *act_sa;
     int *adam_t;
+    cldqn_clprof prof; /* events of the profiled commands (empty without a trace) */
 } pop_dev;
 
 struct cldqn_qnets {
@@ -50,7 +52,11 @@ struct cldqn_qnets {
     cldqn_cl *cl;             /* "each", OpenCL, k > 1: the device they share */
     pop_dev *pop;             /* "pop" */
     int64_t launches;
+    cldqn_trace *trace; /* NULL: no profiling */
 };
+
+/* Event slot of a profiled command of the population kernels. */
+#define EV(d, name, cat) cldqn_clprof_event(&(d)->prof, (name), (cat))
 
 #define CL_TRY(call) CLDQN_CL_CHECK(call)
 
@@ -163,6 +169,7 @@ static void pop_free(cldqn_qnets *q)
     pop_dev *d = q->pop;
     if (!d) return;
     if (d->cl && d->cl->queue) clFinish(d->cl->queue);
+    cldqn_clprof_free(&d->prof);
     for (int j = 0; j < 5; j++) release(&d->buf[j]);
     cl_mem *mems[] = {&d->in, &d->ws, &d->out, &d->list, &d->tlist, &d->act_in, &d->act_out};
     for (size_t j = 0; j < sizeof mems / sizeof mems[0]; j++) release(mems[j]);
@@ -190,7 +197,7 @@ static cldqn_status build_tables(pop_dev *d, int n)
                                 d->tl, 0, NULL, NULL));
     size_t global = (size_t)n * d->wg, local = d->wg;
     CL_TRY(clEnqueueNDRangeKernel(d->cl->queue, d->kern_table, 1, NULL, &global, &local, 0, NULL,
-                                  NULL));
+                                  EV(d, "fused_target_table_pop", "kernel")));
     return CLDQN_OK;
 }
 
@@ -231,16 +238,18 @@ static cldqn_status pop_update(cldqn_qnets *q, int n, const int32_t *nets, const
     CL_TRY(clSetKernelArg(d->kern, 8, sizeof(int), &B));
     CL_TRY(clSetKernelArg(d->kern_tt, 8, sizeof(int), &B));
     CL_TRY(clEnqueueWriteBuffer(cq, d->list, CL_FALSE, 0, (size_t)n * sizeof(int32_t), nets, 0,
-                                NULL, NULL));
+                                NULL, EV(d, "write:pop_list", "transfer")));
     /* The packed inputs from the first to the last network listed, in one write. */
     const size_t lo = (size_t)nets[0] * d->stride, hi = (size_t)(nets[n - 1] + 1) * d->stride;
     CL_TRY(clEnqueueWriteBuffer(cq, d->in, CL_FALSE, lo * sizeof(int32_t),
-                                (hi - lo) * sizeof(int32_t), d->stage + lo, 0, NULL, NULL));
+                                (hi - lo) * sizeof(int32_t), d->stage + lo, 0, NULL,
+                                EV(d, "write:fused_in", "transfer")));
     size_t global = (size_t)n * d->wg, local = d->wg;
-    CL_TRY(clEnqueueNDRangeKernel(cq, d->use_table ? d->kern_tt : d->kern, 1, NULL, &global, &local,
-                                  0, NULL, NULL));
+    CL_TRY(clEnqueueNDRangeKernel(
+        cq, d->use_table ? d->kern_tt : d->kern, 1, NULL, &global, &local, 0, NULL,
+        EV(d, d->use_table ? "fused_update_pop_tt" : "fused_update_pop", "kernel")));
     CL_TRY(clEnqueueReadBuffer(cq, d->out, CL_TRUE, 0, (size_t)q->k * 2 * sizeof(int32_t), d->res,
-                               0, NULL, NULL));
+                               0, NULL, EV(d, "read:fused_out", "transfer")));
     for (int j = 0; j < n; j++) {
         memcpy(&loss[j], &d->res[2 * nets[j]], sizeof(float));
         action[j] = d->res[2 * nets[j] + 1];
@@ -273,11 +282,12 @@ static cldqn_status pop_greedy(cldqn_qnets *q, int n, const int32_t *nets, const
     }
     cl_command_queue cq = d->cl->queue;
     CL_TRY(clEnqueueWriteBuffer(cq, d->act_in, CL_FALSE, 0, 2 * (size_t)n * sizeof(int32_t),
-                                d->act_sa, 0, NULL, NULL));
+                                d->act_sa, 0, NULL, EV(d, "write:states", "transfer")));
     size_t global = (size_t)n * d->act_wg;
-    CL_TRY(clEnqueueNDRangeKernel(cq, d->act_kern, 1, NULL, &global, &d->act_wg, 0, NULL, NULL));
+    CL_TRY(clEnqueueNDRangeKernel(cq, d->act_kern, 1, NULL, &global, &d->act_wg, 0, NULL,
+                                  EV(d, "q_act_pop", "kernel")));
     CL_TRY(clEnqueueReadBuffer(cq, d->act_out, CL_TRUE, 0, (size_t)n * sizeof(int32_t), actions, 0,
-                               NULL, NULL));
+                               NULL, EV(d, "read:actions", "transfer")));
     return CLDQN_OK;
 }
 
@@ -293,7 +303,8 @@ static cldqn_status pop_sync(cldqn_qnets *q, int n, const int32_t *nets)
         while (e < n && nets[e] == nets[e - 1] + 1) e++;
         CL_TRY(clEnqueueCopyBuffer(d->cl->queue, d->buf[CLDQN_BUF_PARAMS], d->buf[CLDQN_BUF_TARGET],
                                    (size_t)nets[j] * bytes, (size_t)nets[j] * bytes,
-                                   (size_t)(e - j) * bytes, 0, NULL, NULL));
+                                   (size_t)(e - j) * bytes, 0, NULL,
+                                   EV(d, "copy:target", "transfer")));
         j = e;
     }
     if (!d->use_table) return CLDQN_OK;
@@ -304,8 +315,10 @@ static cldqn_status pop_sync(cldqn_qnets *q, int n, const int32_t *nets)
 static cldqn_status pop_read(cldqn_qnets *q, int i, cldqn_qnet_buffer which, float *out)
 {
     const size_t bytes = q->lay.total * sizeof(float);
+    static const char *const names[5] = {"read:params", "read:target", "read:grad", "read:adam_m",
+                                         "read:adam_v"};
     CL_TRY(clEnqueueReadBuffer(q->pop->cl->queue, q->pop->buf[which], CL_TRUE, (size_t)i * bytes,
-                               bytes, out, 0, NULL, NULL));
+                               bytes, out, 0, NULL, EV(q->pop, names[which], "transfer")));
     return CLDQN_OK;
 }
 
@@ -348,7 +361,7 @@ static cldqn_status pop_create(cldqn_qnets *q, const cldqn_qnet_options *opt,
     d->adam_t = calloc(K, sizeof(int));
     if (!d->stage || !d->res || !d->tl || !d->adam_t)
         return cldqn_fail(CLDQN_ERR_NOMEM, "population: out of memory");
-    cldqn_status st = cldqn_cl_create_groups(opt->device, 0, q->k, &d->cl);
+    cldqn_status st = cldqn_cl_create_groups(opt->device, opt->profile, q->k, &d->cl);
     if (!st) st = pop_kernels(q, opt);
     if (st) return st;
     float *zeros = calloc(K * (total > d->nws ? total : d->nws), sizeof(float));
@@ -405,9 +418,7 @@ static cldqn_status pop_create(cldqn_qnets *q, const cldqn_qnet_options *opt,
 
 static int use_pop(const cldqn_qnets *q, const cldqn_qnet_options *o)
 {
-    if (q->k < 2 || o->backend != CLDQN_BACKEND_OPENCL || o->path == CLDQN_PATH_LAYERED ||
-        o->profile)
-        return 0;
+    if (q->k < 2 || o->backend != CLDQN_BACKEND_OPENCL || o->path == CLDQN_PATH_LAYERED) return 0;
     /* AUTO as qnet.c decides it for one network. */
     if (o->path == CLDQN_PATH_AUTO && (!cldqn_fused_auto_width(&q->lay.shape) ||
                                        cldqn_fused_check(&q->lay, &q->cfgs[0]) != CLDQN_OK)) {
@@ -457,31 +468,53 @@ void cldqn_qnets_free(cldqn_qnets *q)
     free(q);
 }
 
+/* Profiling of the population kernels, as qnet.c's of one network: a host
+ * span per call, lasting until the device finished its commands, and the
+ * commands' device spans. */
+static double prof_begin(const cldqn_qnets *q)
+{
+    return q->pop && q->trace ? cldqn_trace_now() : 0.0;
+}
+
+static cldqn_status prof_end(cldqn_qnets *q, const char *name, double t0, cldqn_status st)
+{
+    if (!q->pop || !q->trace) return st;
+    double t1 = cldqn_trace_now(), anchor = cldqn_clprof_drain(&q->pop->prof, q->pop->cl->queue);
+    cldqn_trace_span(q->trace, name, "qnet", t0, anchor > t1 ? anchor : t1, CLDQN_TRACE_TID_HOST);
+    return st;
+}
+
 cldqn_status cldqn_qnets_update(cldqn_qnets *q, int n, const int32_t *nets,
                                 const cldqn_batch *batches, const int32_t *next, float *loss,
                                 int32_t *action)
 {
     if (n <= 0) return CLDQN_OK;
     q->launches += q->pop ? 1 : n;
-    return q->ops->update(q, n, nets, batches, next, loss, action);
+    double t0 = prof_begin(q);
+    return prof_end(q, "qnets update", t0, q->ops->update(q, n, nets, batches, next, loss, action));
 }
 
 cldqn_status cldqn_qnets_greedy(cldqn_qnets *q, int n, const int32_t *nets, const int32_t *states,
                                 int32_t *actions)
 {
-    return n > 0 ? q->ops->greedy(q, n, nets, states, actions) : CLDQN_OK;
+    if (n <= 0) return CLDQN_OK;
+    double t0 = prof_begin(q);
+    return prof_end(q, "qnets greedy", t0, q->ops->greedy(q, n, nets, states, actions));
 }
 
 cldqn_status cldqn_qnets_sync(cldqn_qnets *q, int n, const int32_t *nets)
 {
-    return n > 0 ? q->ops->sync(q, n, nets) : CLDQN_OK;
+    if (n <= 0) return CLDQN_OK;
+    double t0 = prof_begin(q);
+    return prof_end(q, "qnets sync", t0, q->ops->sync(q, n, nets));
 }
 
 cldqn_status cldqn_qnets_read(cldqn_qnets *q, int i, cldqn_qnet_buffer which, float *out)
 {
     if (i < 0 || i >= q->k || (int)which < 0 || (int)which > CLDQN_BUF_ADAM_V || !out)
         return cldqn_fail(CLDQN_ERR_ARG, "qnets_read: bad argument");
-    return q->ops->read(q, i, which, out);
+    double t0 = prof_begin(q);
+    return prof_end(q, "qnets read", t0, q->ops->read(q, i, which, out));
 }
 
 int cldqn_qnets_adam_step(const cldqn_qnets *q, int i)
@@ -499,6 +532,8 @@ void cldqn_qnets_set_adam_step(cldqn_qnets *q, int i, int t)
 
 cldqn_status cldqn_qnets_set_trace(cldqn_qnets *q, cldqn_trace *tr)
 {
+    q->trace = tr;
+    if (q->pop) cldqn_clprof_attach(&q->pop->prof, tr, q->pop->cl->profile);
     for (int i = 0; q->nets && i < q->k; i++) {
         cldqn_status st = cldqn_qnet_set_trace(q->nets[i], tr);
         if (st) return st;

@@ -62,8 +62,9 @@ cldqn_status cldqn_qnets_read(cldqn_qnets *q, int i, cldqn_qnet_buffer which, fl
 int cldqn_qnets_adam_step(const cldqn_qnets *q, int i);
 void cldqn_qnets_set_adam_step(cldqn_qnets *q, int i, int t);
 
-/* Profiling of every network's calls (cldqn_qnet_set_trace); the
- * population kernels record nothing of their own. */
+/* Profiling (see cldqn_qnet_set_trace): every network's calls, or on the
+ * population kernels each call's host span ("qnets update", ...) and its
+ * commands' device spans (fused_update_pop, q_act_pop, ...). */
 cldqn_status cldqn_qnets_set_trace(cldqn_qnets *q, cldqn_trace *tr);
 
 /* cldqn_qnet_create on cl's device and queue, which the network then

@@ -6,10 +6,10 @@
  * fused OpenCL path with K > 1 every training step is ONE kernel launch
  * (kernels/fused.cl, fused_update_pop: one work-group per agent) for all
  * agents that learn on it, and greedy actions come from one launch of
- * q_act_pop; on the layered path, the host reference or under profiling
- * each agent's network runs as a solo one. Agent i's numbers are bit for bit
- * those of a cldqn_trainer run alone with agent i's configuration
- * (tests/test_population.c, tests/cli/population.sh).
+ * q_act_pop; on the layered path or the host reference each agent's
+ * network runs as a solo one (all on one device). Agent i's numbers are
+ * bit for bit those of a cldqn_trainer run alone with agent i's
+ * configuration (tests/test_population.c, tests/cli/population.sh).
  *
  * Agents may differ only in the settings that neither the kernel program nor
  * the launch depends on: seed, lr, gamma, eps-start, eps-end,

@@ -133,11 +133,11 @@ cldqn_qnet *cldqn_trainer_qnet(cldqn_trainer *t);
  * below nest in it, its own time is acting, the env steps and replay
  * pushes), "replay sample", "update" (one per update call, for every agent
  * that learns), "target sync", "evaluation", "checkpoint save", plus one
- * "profile window" span (category "window") around them and the qnet's
- * calls, kernels and transfers (cldqn_qnet_set_trace; device events need
- * cfg->profile set when the trainer was made, which creates a profiling
- * queue and gives every agent its own network). tr NULL stops it. The
- * run's results are unchanged. */
+ * "profile window" span (category "window") around them and the networks'
+ * calls, kernels and transfers (cldqn_qnet_set_trace; with K > 1 on the
+ * population kernels "qnets update" etc. and fused_update_pop etc.; device
+ * events need cfg->profile set when the trainer was made, which creates a
+ * profiling queue). tr NULL stops it. The run's results are unchanged. */
 cldqn_status cldqn_trainer_set_trace(cldqn_trainer *t, cldqn_trace *tr, int64_t from_step,
                                      int64_t n_steps);
 

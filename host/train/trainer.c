@@ -1,11 +1,16 @@
-/* trainer.c - the DQN loop of trainer.h and its resumable state.
+/* trainer.c - the DQN loop of trainer.h over K agents, and its resumable
+ * state. A solo run is K = 1; a population (population.c) is a thin layer
+ * over the same loop. Each iteration every running agent acts, steps its
+ * envs and samples in the order of trainer.h, while the agents' greedy
+ * lookups, updates and target syncs each go to their networks
+ * (host/cl/qnets.h) in one call, so agent i's numbers are those of its
+ * solo run.
  *
  * The training state (target weights, Adam moments and step, replay memory,
  * RNG streams, every env mid-episode, counters) goes to PATH.state beside the
  * weights in PATH; train_state.c defines that format (hashes that make a
  * resume with a mismatched or damaged pair fail instead of continuing from
- * the wrong place, crash safety between the two renames) for this loop and
- * the population's alike. */
+ * the wrong place, crash safety between the two renames). */
 #define _GNU_SOURCE
 #include "cldqn/trainer.h"
 

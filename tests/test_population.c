@@ -9,9 +9,10 @@
  * arithmetic is the same sequence of float operations in both. Covered: the
  * default loop (mean update, target every N steps) with a sweep over lr and
  * gamma, the seed's loop (per-sample updates, target sync on termination,
- * agents skipping launches), sweeps of every sweepable key, until-optimal
- * bookkeeping, configuration parsing, checkpoint names and refused
- * configurations.
+ * agents skipping launches), sweeps of every sweepable key, the same loop
+ * on the reference backend, on the layered kernels, with three envs per
+ * agent and under profiling, until-optimal bookkeeping, configuration
+ * parsing, checkpoint names and refused configurations.
  *
  * Resume: a population interrupted and resumed, one resumed from its
  * save-every checkpoints, and one agent resumed alone by cldqn_trainer must

@@ -1,6 +1,8 @@
-# Turns kernels/*.cl into one C file of string literals so the binary needs no
-# files at run time. Run as: cmake -DKERNEL_DIR=... -DOUT=... -P embed_kernels.cmake
-file(GLOB cl_files "${KERNEL_DIR}/*.cl")
+# Turns kernels/*.cl (named by stem) and kernels/*.h (named with the
+# extension: headers the host prepends, e.g. fused_layout.h) into one C file
+# of string literals so the binary needs no files at run time.
+# Run as: cmake -DKERNEL_DIR=... -DOUT=... -P embed_kernels.cmake
+file(GLOB cl_files "${KERNEL_DIR}/*.cl" "${KERNEL_DIR}/*.h")
 list(SORT cl_files)
 set(body "/* Generated from the .cl files in kernels/ by cmake/embed_kernels.cmake; do not edit. */\n")
 string(APPEND body "#include \"kernel_sources.h\"\n\n")
@@ -8,13 +10,19 @@ set(table "const cldqn_kernel_source cldqn_kernel_sources[] = {\n")
 set(count 0)
 foreach(f ${cl_files})
   get_filename_component(stem "${f}" NAME_WE)
+  get_filename_component(ext "${f}" EXT)
+  set(name "${stem}")
+  if(ext STREQUAL ".h")
+    set(name "${stem}.h")
+    set(stem "${stem}_h")
+  endif()
   file(READ "${f}" src)
   # Escape for a C string literal; keep the source's line structure.
   string(REPLACE "\\" "\\\\" src "${src}")
   string(REPLACE "\"" "\\\"" src "${src}")
   string(REPLACE "\n" "\\n\"\n\"" src "${src}")
   string(APPEND body "static const char src_${stem}[] =\n\"${src}\";\n\n")
-  string(APPEND table "    {\"${stem}\", src_${stem}},\n")
+  string(APPEND table "    {\"${name}\", src_${stem}},\n")
   math(EXPR count "${count} + 1")
 endforeach()
 string(APPEND table "};\nconst int cldqn_kernel_source_count = ${count};\n")

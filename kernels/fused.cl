@@ -60,13 +60,12 @@
 
 #define FU_SYNC() barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE)
 #define FU_R8(n)  (((n) + 7) / 8 * 8)
-/* Row-major activations of width n: chunks of 8 columns, handled NCH at a
- * time by the weight-gradient rows, with the stride padded to whole groups. */
-#define FU_NCH(n)    ((n) > 56 ? 8 : ((n) + 7) / 8)
-#define FU_RS(n)     (((n) + 8 * FU_NCH(n) - 1) / (8 * FU_NCH(n)) * (8 * FU_NCH(n)))
-#define FU_R16(n)    (((n) + 15) / 16 * 16)
-#define FU_MAX(a, b) ((a) > (b) ? (a) : (b))
-#define FU_MAXW      FU_MAX(FU_MAX(FU_E, FU_H), FU_A)
+/* The layouts of fused_layout.h (prepended by the host) for this build. */
+#define FU_NCH(n)    FUL_NCH(n)
+#define FU_RS(n)     FUL_RS(n)
+#define FU_R16(n)    FUL_R16(n)
+#define FU_MAX(a, b) FUL_MAX(a, b)
+#define FU_MAXW      FUL_MAXW(FU_E, FU_H, FU_A)
 
 /* Parameter offsets, as cldqn_layout_init lays them out. Layer l in 0..L
  * (L = out) has input width IN(l) and output width OUT(l). */
@@ -78,29 +77,29 @@
 #define FU_OFFB(l) (FU_OFFW(l) + FU_OUT(l) * FU_IN(l))
 #define FU_NPARAM  (FU_OFFB(FU_L) + FU_A)
 
-/* Scratch layout (floats); the host allocates fused_scratch_floats() of it. */
-#define FU_ACTT(l) ((l) == 0 ? 0 : FU_E * FU_BP + ((l)-1) * FU_H * FU_BP) /* (W_l, ld) */
-#define FU_ACTR0   (FU_E * FU_BP + FU_L * FU_H * FU_BP + FU_A * FU_BP)
-#define FU_ACTR(l) (FU_ACTR0 + ((l) == 0 ? 0 : FU_RS(FU_E) * FU_BP + ((l)-1) * FU_RS(FU_H) * FU_BP))
-#define FU_TA      (FU_ACTR0 + FU_RS(FU_E) * FU_BP + FU_L * FU_RS(FU_H) * FU_BP)
-#define FU_TB      (FU_TA + FU_MAXW * FU_BP)
-#define FU_DA      (FU_TB + FU_MAXW * FU_BP)
-#define FU_DB      (FU_DA + FU_MAXW * FU_BP)
-#define FU_YS      (FU_DB + FU_MAXW * FU_BP) /* (BP) TD targets */
-#define FU_LOSSV   (FU_YS + FU_BP)           /* (BP) per-sample losses */
-#define FU_MISC    (FU_LOSSV + FU_BP)        /* [0] clip coef, [1] clip applies */
-#define FU_ROWS    (FU_MISC + 16)            /* (BP+1) ints: count, sorted rows */
-#define FU_TMAX    (FU_ROWS + FU_BP + 1)     /* (S) max_a Q_target(s), fused_target_table */
-#define FU_SCRATCH (FU_TMAX + FU_S)
-
-/* Packed input (ints; floats as their bits), written by one host write. */
-#define FU_IN_S    0               /* (B) states */
-#define FU_IN_A    (FU_BP)         /* (B) actions */
-#define FU_IN_NS   (2 * FU_BP)     /* (B) next states */
-#define FU_IN_R    (3 * FU_BP)     /* (B) rewards */
-#define FU_IN_T    (4 * FU_BP)     /* (B) terminated */
-#define FU_IN_G    (5 * FU_BP)     /* state to act greedily in afterwards */
-#define FU_IN_ADAM (5 * FU_BP + 4) /* (steps, 2) per-step Adam scalars */
+/* Scratch (floats) and packed input (ints) of one network. */
+#define FU_ACTT(l)   FUL_ACTT(FU_E, FU_H, FU_BP, l)
+#define FU_ACTR(l)   FUL_ACTR(FU_E, FU_H, FU_L, FU_A, FU_BP, l)
+#define FU_TA        FUL_TA(FU_E, FU_H, FU_L, FU_A, FU_BP)
+#define FU_TB        FUL_TB(FU_E, FU_H, FU_L, FU_A, FU_BP)
+#define FU_DA        FUL_DA(FU_E, FU_H, FU_L, FU_A, FU_BP)
+#define FU_DB        FUL_DB(FU_E, FU_H, FU_L, FU_A, FU_BP)
+#define FU_YS        FUL_YS(FU_E, FU_H, FU_L, FU_A, FU_BP)
+#define FU_LOSSV     FUL_LOSSV(FU_E, FU_H, FU_L, FU_A, FU_BP)
+#define FU_MISC      FUL_MISC(FU_E, FU_H, FU_L, FU_A, FU_BP)
+#define FU_ROWS      FUL_ROWS(FU_E, FU_H, FU_L, FU_A, FU_BP)
+#define FU_TMAX      FUL_TMAX(FU_E, FU_H, FU_L, FU_A, FU_BP)
+#define FU_SCRATCH   FUL_SCRATCH(FU_S, FU_E, FU_H, FU_L, FU_A, FU_BP)
+#define FU_IN_S      FUL_IN_S(FU_BP)
+#define FU_IN_A      FUL_IN_A(FU_BP)
+#define FU_IN_NS     FUL_IN_NS(FU_BP)
+#define FU_IN_R      FUL_IN_R(FU_BP)
+#define FU_IN_T      FUL_IN_T(FU_BP)
+#define FU_IN_G      FUL_IN_G(FU_BP)
+#define FU_IN_ADAM   FUL_IN_ADAM(FU_BP)
+#define FU_IN_GAMMA  FUL_IN_GAMMA(FU_BP)
+#define FU_IN_HYP    FUL_IN_HYP(FU_BP)
+#define FU_IN_STRIDE FUL_IN_STRIDE(FU_BP)
 
 /* Stores the 16 lanes of v down a column: p[k*ld] = v.sk. */
 #define FU_STORE_COL(p, ld, v)                                                                     \
@@ -800,9 +799,6 @@ __kernel void fused_target_table(const __global float *target, __global float *w
  * computes exactly what fused_update computes for that network alone. Idle networks are left out
  * of the launch rather than skipped by a branch: PoCL 3 lost the loss store
  * of fu_update when the call sat under a (uniform) condition. */
-#define FU_IN_GAMMA  (FU_IN_G + 1)
-#define FU_IN_HYP    (FU_IN_ADAM + 2 * FU_BP)
-#define FU_IN_STRIDE (FU_IN_HYP + 8)
 /* Work-group g's network of the population, with or without the table. */
 void fu_update_pop(__global float *params, __global float *grad, __global float *m,
                    __global float *v, const __global float *target, const __global int *in,
@@ -813,7 +809,8 @@ void fu_update_pop(__global float *params, __global float *grad, __global float 
     const __global float *h = (const __global float *)(gin + FU_IN_HYP);
     const size_t po = n * FU_NPARAM;
     fu_update(params + po, grad + po, m + po, v + po, target + po, gin, ws + n * FU_SCRATCH,
-              out + 2 * n, B, as_float(gin[FU_IN_GAMMA]), h[0], h[1], h[2], h[3], h[4], h[5], h[6],
+              out + 2 * n, B, as_float(gin[FU_IN_GAMMA]), h[FUL_HYP_B1], h[FUL_HYP_B2],
+              h[FUL_HYP_EPS], h[FUL_HYP_OMB1], h[FUL_HYP_OMB2], h[FUL_HYP_HUBER], h[FUL_HYP_NORM],
               tt);
 }
 

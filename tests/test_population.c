@@ -9,9 +9,10 @@
  * arithmetic is the same sequence of float operations in both. Covered: the
  * default loop (mean update, target every N steps) with a sweep over lr and
  * gamma, the seed's loop (per-sample updates, target sync on termination,
- * agents skipping launches), sweeps of every sweepable key, until-optimal
- * bookkeeping, configuration parsing, checkpoint names and refused
- * configurations.
+ * agents skipping launches), sweeps of every sweepable key, the same loop
+ * on the reference backend, on the layered kernels, with three envs per
+ * agent and under profiling, until-optimal bookkeeping, configuration
+ * parsing, checkpoint names and refused configurations.
  *
  * Resume: a population interrupted and resumed, one resumed from its
  * save-every checkpoints, and one agent resumed alone by cldqn_trainer must
@@ -65,8 +66,9 @@ static void small_default(cldqn_config *c)
     c->quiet = 1;
 }
 
-/* Runs cfgs as a population and each alone; compares everything. */
-static void compare_with_solo(const cldqn_config *cfgs, int k)
+/* Runs cfgs as a population and each alone (on the update path named
+ * path); compares everything. */
+static void compare_on_path(const cldqn_config *cfgs, int k, const char *path)
 {
     cldqn_population *p = NULL;
     CU_ASSERT_EQUAL_FATAL(cldqn_population_create(cfgs, k, &p), CLDQN_OK);
@@ -79,7 +81,7 @@ static void compare_with_solo(const cldqn_config *cfgs, int k)
         cldqn_trainer *t = NULL;
         CU_ASSERT_EQUAL_FATAL(cldqn_trainer_create(&cfgs[i], &t), CLDQN_OK);
         CU_ASSERT_EQUAL_FATAL(cldqn_trainer_run(t, NULL), CLDQN_OK);
-        CU_ASSERT_STRING_EQUAL(cldqn_qnet_path_name(cldqn_trainer_qnet(t)), "fused");
+        CU_ASSERT_STRING_EQUAL(cldqn_qnet_path_name(cldqn_trainer_qnet(t)), path);
         const cldqn_train_stats *ss = cldqn_trainer_stats(t), *ps = cldqn_population_stats(p, i);
         CU_ASSERT_EQUAL(ps->steps, ss->steps);
         CU_ASSERT_EQUAL(ps->episodes, ss->episodes);
@@ -109,6 +111,39 @@ static void compare_with_solo(const cldqn_config *cfgs, int k)
     free(a);
     free(b);
     cldqn_population_free(p);
+}
+
+static void compare_with_solo(const cldqn_config *cfgs, int k)
+{
+    compare_on_path(cfgs, k, "fused");
+}
+
+/* The same loop on the other backends, with vectorised envs and under
+ * profiling: each agent still equals its solo run with the same settings. */
+static void test_backends_envs_profile(void)
+{
+    cldqn_config base, *cfgs = NULL;
+    small_default(&base);
+    base.steps = 1200;
+    const char *sweep[] = {"lr=1e-3,3e-3", "gamma=0.9,0.99"};
+    int k = 0;
+    CU_ASSERT_EQUAL_FATAL(cldqn_population_configs(&base, 3, sweep, 2, &cfgs, &k), CLDQN_OK);
+    for (int i = 0; i < k; i++) cfgs[i].backend = CLDQN_BACKEND_REF;
+    compare_on_path(cfgs, k, "reference");
+    for (int i = 0; i < k; i++) {
+        cfgs[i].backend = CLDQN_BACKEND_OPENCL;
+        cfgs[i].path = CLDQN_PATH_LAYERED;
+    }
+    compare_on_path(cfgs, k, "layered");
+    for (int i = 0; i < k; i++) {
+        cfgs[i].path = CLDQN_PATH_FUSED;
+        cfgs[i].envs = 3;
+        cfgs[i].train_every = 2;
+    }
+    compare_on_path(cfgs, k, "fused");
+    for (int i = 0; i < k; i++) snprintf(cfgs[i].profile, sizeof cfgs[i].profile, "t.json");
+    compare_on_path(cfgs, k, "fused");
+    free(cfgs);
 }
 
 static void test_default_sweep_bit_identical(void)
@@ -286,8 +321,9 @@ static void test_configs_and_refusals(void)
     CU_ASSERT_EQUAL(cldqn_population_create(two, 2, &p), CLDQN_ERR_ARG);
     CU_ASSERT_PTR_NULL(p);
     two[1] = base;
-    two[0].backend = two[1].backend = CLDQN_BACKEND_REF;
+    two[1].backend = CLDQN_BACKEND_REF;
     CU_ASSERT_EQUAL(cldqn_population_create(two, 2, &p), CLDQN_ERR_ARG);
+    CU_ASSERT_PTR_NULL(p);
 
     char buf[256];
     cldqn_population_agent_path("run.safetensors", 2, buf, sizeof buf);
@@ -643,6 +679,8 @@ int register_suites(void)
         {"seed loop (per-sample, sync on termination), K=3: bit-identical",
          test_seed_mode_bit_identical},
         {"until-optimal stops an agent at its evaluation", test_until_optimal_stops_agent},
+        {"reference, layered, 3 envs, profiling, K=3: bit-identical to solo",
+         test_backends_envs_profile},
         {"sweep parsing, agent paths, refused configurations", test_configs_and_refusals},
         {"one checkpoint per agent with its settings", test_save_per_agent},
         {"agents differing in every other sweepable key, K=4: bit-identical to solo",

@@ -407,7 +407,8 @@ cldqn_status cldqn_cl_load_source(const char *name, char **out)
     const char *dir = getenv("CLDQN_KERNEL_DIR");
     if (dir && *dir) {
         char path[4096];
-        snprintf(path, sizeof path, "%s/%s.cl", dir, name);
+        /* NAME.cl, or a header named with its extension (fused_layout.h). */
+        snprintf(path, sizeof path, "%s/%s%s", dir, name, strchr(name, '.') ? "" : ".cl");
         return read_file(path, out);
     }
     for (int i = 0; i < cldqn_kernel_source_count; i++)
@@ -442,18 +443,23 @@ cldqn_status cldqn_cl_build_program(cldqn_cl *cl, const char *name, const char *
                                     cl_program *out)
 {
     *out = NULL;
-    char *common = NULL, *src = NULL;
+    /* The layout fused.cl shares with the host goes in front of it. */
+    const char *header = !strcmp(name, "fused") ? "fused_layout.h" : NULL;
+    char *common = NULL, *head = NULL, *src = NULL;
     cldqn_status st = cldqn_cl_load_source("common", &common);
+    if (st == CLDQN_OK && header) st = cldqn_cl_load_source(header, &head);
     if (st == CLDQN_OK) st = cldqn_cl_load_source(name, &src);
     if (st != CLDQN_OK) {
         free(common);
+        free(head);
         return st;
     }
     /* common.cl first; the #line resets error positions to NAME.cl's own lines. */
-    const char *parts[3] = {common, "\n#line 1\n", src};
+    const char *parts[4] = {common, head ? head : "", "\n#line 1\n", src};
     cl_int err;
-    cl_program prog = clCreateProgramWithSource(cl->ctx, 3, parts, NULL, &err);
+    cl_program prog = clCreateProgramWithSource(cl->ctx, 4, parts, NULL, &err);
     free(common);
+    free(head);
     free(src);
     if (err != CL_SUCCESS)
         return cldqn_cl_check(err, "clCreateProgramWithSource", __FILE__, __LINE__);

@@ -14,12 +14,41 @@
 #include <string.h>
 
 #include "clrt.h"
+#include "fused_layout.h"
 
-/* Default work-group caps. PoCL runs a work-group as a loop on one thread,
- * so idle work-items only cost loop overhead: 8-32 measured best here (64
- * about 1 us slower, 128 about 6 us; docs/benchmarks.md). A GPU wants width. */
-#define FUSED_DEFAULT_WG_CPU 16
-#define FUSED_DEFAULT_WG_GPU 256
+/* Work-group caps. PoCL runs a work-group as a loop on one thread, so idle
+ * work-items only cost loop overhead: for the fused update 8-32 measured
+ * best here (64 about 1 us slower, 128 about 6 us; docs/benchmarks.md), and
+ * q_act's 8 items answer a greedy action in 23 us instead of 53 us with 64.
+ * A GPU wants width. */
+#define FUSED_WG_CPU 16
+#define FUSED_WG_GPU 256
+#define ACT_WG_CPU   8
+#define ACT_WG_GPU   64
+
+size_t cldqn_fused_wg_cap(const cldqn_cl *cl)
+{
+    return (cl->info.type & CL_DEVICE_TYPE_CPU) ? FUSED_WG_CPU : FUSED_WG_GPU;
+}
+
+size_t cldqn_act_wg_cap(const cldqn_cl *cl)
+{
+    return (cl->info.type & CL_DEVICE_TYPE_CPU) ? ACT_WG_CPU : ACT_WG_GPU;
+}
+
+/* One work-group does the whole update, so a wide enough network must go to
+ * the layered kernels (CLBlast GEMM, many work-groups). Measured on PoCL
+ * (cldqn bench): fused still 8x ahead of layered at width 512; beyond the
+ * measured range AUTO takes the layered path. */
+#define FUSED_MAX_WIDTH 512
+
+int cldqn_fused_auto_width(const cldqn_net_shape *s)
+{
+    int w = s->embed;
+    if (s->layers > 0 && s->hidden > w) w = s->hidden;
+    if (s->n_actions > w) w = s->n_actions;
+    return w <= FUSED_MAX_WIDTH;
+}
 
 struct cldqn_fused {
     cldqn_cl *cl;
@@ -28,7 +57,7 @@ struct cldqn_fused {
     cl_kernel kern;       /* fused_update: target forward over the batch */
     cl_kernel kern_tt;    /* fused_update_tt: max_a Q_target(s') from the table */
     cl_kernel kern_table; /* fused_target_table */
-    cl_mem in;            /* packed batch (ints), see FU_IN_* in fused.cl */
+    cl_mem in;            /* packed batch (ints), see fused_layout.h */
     cl_mem ws;            /* scratch */
     cl_mem out;           /* [0] loss bits, [1] greedy action */
     cl_mem bound[5];
@@ -56,28 +85,12 @@ static int round_up(int n, int k)
     return (n + k - 1) / k * k;
 }
 
-/* FU_RS in fused.cl: row-major activation stride, whole groups of NCH
- * 8-column chunks. */
-static size_t row_stride(size_t n)
-{
-    size_t nch = n > 56 ? 8 : (n + 7) / 8;
-    return (n + 8 * nch - 1) / (8 * nch) * (8 * nch);
-}
-
-/* Scratch floats the kernel uses: must match FU_SCRATCH in fused.cl. */
+/* Scratch floats the kernel uses (fused_layout.h). */
 static size_t scratch_floats(const cldqn_net_shape *s, int bp)
 {
-    size_t E = (size_t)s->embed, H = (size_t)s->hidden, L = (size_t)s->layers,
-           A = (size_t)s->n_actions, B = (size_t)bp;
-    size_t maxw = E > H ? E : H;
-    if (A > maxw) maxw = A;
-    size_t e8 = row_stride(E), h8 = row_stride(H);
-    size_t n = E * B + L * H * B + A * B; /* transposed activations */
-    n += e8 * B + L * h8 * B;             /* row-major activations */
-    n += 4 * maxw * B;                    /* target and gradient ping-pong */
-    n += 2 * B + 16 + B + 1;              /* targets, losses, misc, rows */
-    n += (size_t)s->n_states;             /* target max table */
-    return n;
+    const size_t S = (size_t)s->n_states, E = (size_t)s->embed, H = (size_t)s->hidden,
+                 L = (size_t)s->layers, A = (size_t)s->n_actions, B = (size_t)bp;
+    return FUL_SCRATCH(S, E, H, L, A, B);
 }
 
 /* The kernel computes offsets with cldqn_layout_init's contiguous formula. */
@@ -148,14 +161,12 @@ static cldqn_status create(cldqn_fused *f, size_t wg_cap)
     cldqn_status st = build(f);
     if (st != CLDQN_OK) return st;
     /* CL_KERNEL_WORK_GROUP_SIZE capped by the device, rounded to a power of 2. */
-    const size_t cap = wg_cap                                    ? wg_cap
-                       : (f->cl->info.type & CL_DEVICE_TYPE_CPU) ? FUSED_DEFAULT_WG_CPU
-                                                                 : FUSED_DEFAULT_WG_GPU;
+    const size_t cap = wg_cap ? wg_cap : cldqn_fused_wg_cap(f->cl);
     f->wg = cldqn_cl_kernel_wg(f->cl, f->kern, cap);
     if (f->wg < 1) return cldqn_fail(CLDQN_ERR_OPENCL, "fused: device allows no work-group");
 
     /* states, actions, next states, rewards, terminated, greedy state, Adam */
-    f->stage_ints = 5 * (size_t)f->bp + 4 + 2 * (size_t)f->bp;
+    f->stage_ints = FUL_IN_HYP((size_t)f->bp);
     f->stage = calloc(f->stage_ints, sizeof(int32_t));
     if (!f->stage) return cldqn_fail(CLDQN_ERR_NOMEM, "fused: out of memory");
     cl_int err;
@@ -341,15 +352,15 @@ cldqn_status cldqn_fused_update(cldqn_fused *f, cl_mem params, cl_mem grad, cl_m
         if (b->action[i] < 0 || b->action[i] >= A)
             return cldqn_fail(CLDQN_ERR_ARG, "fused_update: sample %d: action %d not in [0,%d)", i,
                               (int)b->action[i], A);
-        in[i] = b->state[i];
-        in[bp + i] = b->action[i];
-        in[2 * bp + i] = b->next_state[i];
-        in[3 * bp + i] = float_bits(b->reward[i]);
-        in[4 * bp + i] = float_bits(b->terminated[i]);
+        in[FUL_IN_S(bp) + i] = b->state[i];
+        in[FUL_IN_A(bp) + i] = b->action[i];
+        in[FUL_IN_NS(bp) + i] = b->next_state[i];
+        in[FUL_IN_R(bp) + i] = float_bits(b->reward[i]);
+        in[FUL_IN_T(bp) + i] = float_bits(b->terminated[i]);
     }
-    in[5 * bp] = next_state;
+    in[FUL_IN_G(bp)] = next_state;
     const int steps = cldqn_fused_adam_steps(f, n);
-    float *sc = (float *)(in + 5 * bp + 4);
+    float *sc = (float *)(in + FUL_IN_ADAM(bp));
     for (int k = 0; k < steps; k++)
         cldqn_fused_adam_scalars(&f->cfg, adam_t + 1 + k, &sc[2 * k], &sc[2 * k + 1]);
 
@@ -381,7 +392,7 @@ cldqn_status cldqn_fused_update(cldqn_fused *f, cl_mem params, cl_mem grad, cl_m
     const int wait = loss || next_action;
     /* The stage is rewritten by the next call, so without a read that
      * waits the write must be blocking. */
-    size_t bytes = (size_t)(5 * bp + 4 + 2 * steps) * sizeof(int32_t);
+    size_t bytes = (size_t)(FUL_IN_ADAM(bp) + 2 * steps) * sizeof(int32_t);
     CL_TRY(clEnqueueWriteBuffer(f->queue, f->in, wait ? CL_FALSE : CL_TRUE, 0, bytes, in, 0, NULL,
                                 cldqn_clprof_event(f->prof, "write:fused_in", "transfer")));
     size_t wg = f->wg;

@@ -70,10 +70,19 @@ int64_t cldqn_fused_tables(const cldqn_fused *f);
 /* Adam steps one update of n samples takes (see cldqn_fused_update). */
 int cldqn_fused_adam_steps(const cldqn_fused *f, int n);
 
+/* Work-group caps by device type, for cldqn_cl_kernel_wg: the fused
+ * update's (16 on a CPU, 256 otherwise) and q_act's (8, 64). */
+size_t cldqn_fused_wg_cap(const cldqn_cl *cl);
+size_t cldqn_act_wg_cap(const cldqn_cl *cl);
+
+/* Whether CLDQN_PATH_AUTO takes the fused path for this shape (widest
+ * layer measured to favour it). */
+int cldqn_fused_auto_width(const cldqn_net_shape *s);
+
 /* Work-group size the kernel is launched with. */
 size_t cldqn_fused_wg(const cldqn_fused *f);
 
-/* Pieces shared with the population update (host/train/population.c, kernel
+/* Pieces shared with the population update (host/cl/qnets.c, kernel
  * fused_update_pop in the same program): the -D options of the program for
  * this layout, configuration and largest batch; the scratch floats one
  * network needs; the layout/configuration checks of cldqn_fused_create; and

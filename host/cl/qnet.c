@@ -1,4 +1,5 @@
-/* qnet.c - the Q-network object of qnet.h on its two backends.
+/* qnet.c - the Q-network object of qnet.h on its backends, each a table of
+ * operations (qnet_ops): fused OpenCL, layered OpenCL, host reference.
  *
  * REF keeps the five flat buffers (params, target, grad, adam m, adam v) on
  * the host and calls ref_update / ref_q_forward / ref_argmax.
@@ -29,6 +30,7 @@
 #include "clprof.h"
 #include "clrt.h"
 #include "fused.h"
+#include "qnets.h"
 
 enum { PROG_EMBED, PROG_DENSE, PROG_TD, PROG_OPTIM, PROG_ACT, N_PROGS };
 static const char *const prog_names[N_PROGS] = {"embed", "dense", "td", "optim", "act"};
@@ -96,10 +98,28 @@ typedef struct {
     cl_mem actions;                           /* (max_states) int greedy actions */
     gemm_choice gemm;
     cldqn_fused *fused; /* NULL: updates run on the layered kernels */
+    int own_cl;         /* cl is this network's (else shared, cldqn_qnet_create_on) */
     cldqn_clprof prof;  /* events of the profiled commands (empty without a trace) */
 } clnet;
 
+/* A backend: the operations behind the public calls, which check their
+ * arguments first. update_act also returns the greedy action of next. */
+typedef struct {
+    const char *name; /* cldqn_qnet_path_name */
+    cldqn_status (*update)(cldqn_qnet *net, const cldqn_batch *b, float *loss);
+    cldqn_status (*update_act)(cldqn_qnet *net, const cldqn_batch *b, int32_t next, float *loss,
+                               int32_t *action);
+    cldqn_status (*sync)(cldqn_qnet *net);
+    cldqn_status (*q_values)(cldqn_qnet *net, const int32_t *states, int n, float *q);
+    cldqn_status (*greedy)(cldqn_qnet *net, const int32_t *states, int n, int32_t *actions);
+    cldqn_status (*read)(cldqn_qnet *net, cldqn_qnet_buffer which, float *out);
+    cldqn_status (*write)(cldqn_qnet *net, cldqn_qnet_buffer which, const float *in);
+} qnet_ops;
+
+static const qnet_ops fused_ops, layered_ops, ref_ops; /* defined below */
+
 struct cldqn_qnet {
+    const qnet_ops *ops; /* fused, layered or reference */
     cldqn_backend backend;
     cldqn_layout lay;
     cldqn_learn_config cfg;
@@ -146,9 +166,7 @@ static cldqn_status need(clnet *d, int kid)
     TRY(cldqn_cl_create_kernel(d->prog[p], kernel_defs[kid].name, &d->k[kid]));
     /* td_loss and clip_grad_norm run as one work-group; the rest as many. */
     size_t cap = (kid == K_TD_LOSS || kid == K_CLIP) ? 256 : 64;
-    /* A CPU runs a work-group as a loop over its items: q_act's 8 items
-     * answer a greedy action in 23 us instead of 53 us with 64 (PoCL). */
-    if (kid == K_QACT && (d->cl->info.type & CL_DEVICE_TYPE_CPU)) cap = 8;
+    if (kid == K_QACT) cap = cldqn_act_wg_cap(d->cl);
     d->wg[kid] = cldqn_cl_kernel_wg(d->cl, d->k[kid], cap);
     return CLDQN_OK;
 }
@@ -237,7 +255,7 @@ static void clnet_free(clnet *d)
     for (int i = 0; i < N_PROGS; i++)
         if (d->prog[i]) clReleaseProgram(d->prog[i]);
     free(d->staging);
-    cldqn_cl_free(d->cl);
+    if (d->own_cl) cldqn_cl_free(d->cl);
     free(d);
 }
 
@@ -260,19 +278,13 @@ static int max_width(const cldqn_net_shape *s)
     return w;
 }
 
-/* One work-group does the whole update, so a wide enough network must go to
- * the layered kernels (CLBlast GEMM, many work-groups). Measured on PoCL
- * (cldqn bench): fused still 8x ahead of layered at width 512; beyond the
- * measured range AUTO takes the layered path. */
-#define FUSED_MAX_WIDTH 512
-
 static cldqn_status fused_create(cldqn_qnet *net)
 {
     clnet *d = net->dev;
     const cldqn_net_shape *s = &net->lay.shape;
     cldqn_update_path path = net->opt.path;
     if (path == CLDQN_PATH_LAYERED) return CLDQN_OK;
-    if (path == CLDQN_PATH_AUTO && max_width(s) > FUSED_MAX_WIDTH) return CLDQN_OK;
+    if (path == CLDQN_PATH_AUTO && !cldqn_fused_auto_width(s)) return CLDQN_OK;
     cldqn_status st =
         cldqn_fused_create(d->cl, &net->lay, &net->cfg, net->opt.max_batch, 0, &d->fused);
     if ((st == CLDQN_ERR_BUILD || st == CLDQN_ERR_ARG) && path == CLDQN_PATH_AUTO) {
@@ -286,7 +298,7 @@ static cldqn_status fused_create(cldqn_qnet *net)
     return st;
 }
 
-static cldqn_status clnet_create(cldqn_qnet *net, const float *params)
+static cldqn_status clnet_create(cldqn_qnet *net, const float *params, cldqn_cl *shared)
 {
     clnet *d = calloc(1, sizeof *d);
     if (!d) return cldqn_fail(CLDQN_ERR_NOMEM, "qnet_create: out of memory");
@@ -298,7 +310,11 @@ static cldqn_status clnet_create(cldqn_qnet *net, const float *params)
                                               : (gemm_choice)-1;
     if ((int)d->gemm < 0)
         return cldqn_fail(CLDQN_ERR_ARG, "$CLDQN_GEMM '%s' is not auto, kernel or clblast", g);
-    TRY(cldqn_cl_create(net->opt.device, net->opt.profile, &d->cl));
+    if (shared)
+        d->cl = shared;
+    else
+        TRY(cldqn_cl_create(net->opt.device, net->opt.profile, &d->cl));
+    d->own_cl = !shared;
     TRY(need(d, K_QACT)); /* acting, on either path */
 
     const cldqn_net_shape *s = &net->lay.shape;
@@ -534,10 +550,14 @@ static cldqn_status fused_update(cldqn_qnet *net, const cldqn_batch *batch, int3
     return CLDQN_OK;
 }
 
-static cldqn_status clnet_update(cldqn_qnet *net, const cldqn_batch *batch, float *loss)
+static cldqn_status fused_update_only(cldqn_qnet *net, const cldqn_batch *batch, float *loss)
+{
+    return fused_update(net, batch, 0, loss, NULL);
+}
+
+static cldqn_status layered_update(cldqn_qnet *net, const cldqn_batch *batch, float *loss)
 {
     clnet *d = net->dev;
-    if (d->fused) return fused_update(net, batch, 0, loss, NULL);
     const int B = batch->n, A = net->lay.shape.n_actions;
     const cldqn_learn_config *c = &net->cfg;
     TRY(upload_batch(d, batch));
@@ -624,6 +644,13 @@ static cldqn_status clnet_q(cldqn_qnet *net, const int32_t *states, int n, int *
 cldqn_status cldqn_qnet_create(const cldqn_layout *lay, const cldqn_learn_config *cfg,
                                const cldqn_qnet_options *opt, const float *params, cldqn_qnet **out)
 {
+    return cldqn_qnet_create_on(NULL, lay, cfg, opt, params, out);
+}
+
+cldqn_status cldqn_qnet_create_on(cldqn_cl *cl, const cldqn_layout *lay,
+                                  const cldqn_learn_config *cfg, const cldqn_qnet_options *opt,
+                                  const float *params, cldqn_qnet **out)
+{
     if (!out) return cldqn_fail(CLDQN_ERR_ARG, "qnet_create: NULL output pointer");
     *out = NULL;
     if (!lay || !cfg || !params) return cldqn_fail(CLDQN_ERR_ARG, "qnet_create: NULL argument");
@@ -649,14 +676,16 @@ cldqn_status cldqn_qnet_create(const cldqn_layout *lay, const cldqn_learn_config
     net->cfg = *cfg;
     net->opt = o;
     if (o.backend == CLDQN_BACKEND_OPENCL) {
-        st = clnet_create(net, params);
+        st = clnet_create(net, params, cl);
         if (st != CLDQN_OK) {
             cldqn_qnet_free(net);
             return st;
         }
+        net->ops = net->dev->fused ? &fused_ops : &layered_ops;
         *out = net;
         return CLDQN_OK;
     }
+    net->ops = &ref_ops;
     for (int i = 0; i < 5; i++) {
         net->buf[i] = calloc(lay->total, sizeof(float));
         if (!net->buf[i]) {
@@ -685,12 +714,85 @@ void cldqn_qnet_free(cldqn_qnet *net)
     free(net);
 }
 
-static cldqn_status qnet_update(cldqn_qnet *net, const cldqn_batch *batch, float *loss)
+/* ---- the OpenCL backends' shared operations ------------------------------ */
+
+static cldqn_status cl_sync(cldqn_qnet *net)
 {
-    if (!net) return cldqn_fail(CLDQN_ERR_ARG, "qnet_update: NULL network");
-    cldqn_status st = check_batch(net, batch);
-    if (st != CLDQN_OK) return st;
-    if (net->dev) return clnet_update(net, batch, loss);
+    clnet *d = net->dev;
+    CLDQN_CL_CHECK(clEnqueueCopyBuffer(
+        d->cl->queue, d->buf[CLDQN_BUF_PARAMS], d->buf[CLDQN_BUF_TARGET], 0, 0,
+        net->lay.total * sizeof(float), 0, NULL, EV(d, "copy:target", "transfer")));
+    cldqn_fused_target_changed(d->fused);
+    return CLDQN_OK;
+}
+
+static cldqn_status cl_q_values(cldqn_qnet *net, const int32_t *states, int n, float *q)
+{
+    clnet *d = net->dev;
+    int have_actions;
+    TRY(clnet_q(net, states, n, &have_actions));
+    CLDQN_CL_CHECK(clEnqueueReadBuffer(d->cl->queue, d->acts[net->lay.shape.layers + 1], CL_TRUE, 0,
+                                       (size_t)n * net->lay.shape.n_actions * sizeof(float), q, 0,
+                                       NULL, EV(d, "read:q", "transfer")));
+    return CLDQN_OK;
+}
+
+static cldqn_status cl_greedy(cldqn_qnet *net, const int32_t *states, int n, int32_t *actions)
+{
+    clnet *d = net->dev;
+    int have_actions;
+    TRY(clnet_q(net, states, n, &have_actions));
+    if (!have_actions) {
+        TRY(SET_ARGS(d, K_ARGMAX, A_MEM(d->acts[net->lay.shape.layers + 1]), A_INT(n),
+                     A_INT(net->lay.shape.n_actions), A_MEM(d->actions)));
+        TRY(launch(d, K_ARGMAX, (size_t)n, d->wg[K_ARGMAX]));
+    }
+    CLDQN_CL_CHECK(clEnqueueReadBuffer(d->cl->queue, d->actions, CL_TRUE, 0, (size_t)n * 4, actions,
+                                       0, NULL, EV(d, "read:actions", "transfer")));
+    return CLDQN_OK;
+}
+
+/* Transfer names of the five buffers, by cldqn_qnet_buffer. */
+static const char *const read_names[5] = {"read:params", "read:target", "read:grad", "read:adam_m",
+                                          "read:adam_v"};
+static const char *const write_names[5] = {"write:params", "write:target", "write:grad",
+                                           "write:adam_m", "write:adam_v"};
+
+static cldqn_status cl_read(cldqn_qnet *net, cldqn_qnet_buffer which, float *out)
+{
+    CLDQN_CL_CHECK(clEnqueueReadBuffer(net->dev->cl->queue, net->dev->buf[which], CL_TRUE, 0,
+                                       net->lay.total * sizeof(float), out, 0, NULL,
+                                       EV(net->dev, read_names[which], "transfer")));
+    return CLDQN_OK;
+}
+
+static cldqn_status cl_write(cldqn_qnet *net, cldqn_qnet_buffer which, const float *in)
+{
+    CLDQN_CL_CHECK(clEnqueueWriteBuffer(net->dev->cl->queue, net->dev->buf[which], CL_TRUE, 0,
+                                        net->lay.total * sizeof(float), in, 0, NULL,
+                                        EV(net->dev, write_names[which], "transfer")));
+    if (which == CLDQN_BUF_TARGET) cldqn_fused_target_changed(net->dev->fused);
+    return CLDQN_OK;
+}
+
+/* The layered path acts with a q_act launch after the update. */
+static cldqn_status layered_update_act(cldqn_qnet *net, const cldqn_batch *b, int32_t next,
+                                       float *loss, int32_t *action)
+{
+    TRY(layered_update(net, b, loss));
+    return cl_greedy(net, &next, 1, action);
+}
+
+static const qnet_ops fused_ops = {"fused",     fused_update_only, fused_update, cl_sync,
+                                   cl_q_values, cl_greedy,         cl_read,      cl_write};
+static const qnet_ops layered_ops = {"layered", layered_update, layered_update_act,
+                                     cl_sync,   cl_q_values,    cl_greedy,
+                                     cl_read,   cl_write};
+
+/* ---- the host reference backend ------------------------------------------- */
+
+static cldqn_status ref_b_update(cldqn_qnet *net, const cldqn_batch *batch, float *loss)
+{
     float l = ref_update(&net->lay, &net->cfg, net->buf[CLDQN_BUF_PARAMS],
                          net->buf[CLDQN_BUF_TARGET], net->buf[CLDQN_BUF_ADAM_M],
                          net->buf[CLDQN_BUF_ADAM_V], &net->adam_t, batch, net->buf[CLDQN_BUF_GRAD]);
@@ -702,37 +804,71 @@ static cldqn_status qnet_update(cldqn_qnet *net, const cldqn_batch *batch, float
     return CLDQN_OK;
 }
 
-static cldqn_status qnet_greedy(cldqn_qnet *net, const int32_t *states, int n, int32_t *actions);
+static cldqn_status ref_b_q_values(cldqn_qnet *net, const int32_t *states, int n, float *q)
+{
+    ref_q_forward(&net->lay, net->buf[CLDQN_BUF_PARAMS], states, n, q);
+    return CLDQN_OK;
+}
+
+static cldqn_status ref_b_greedy(cldqn_qnet *net, const int32_t *states, int n, int32_t *actions)
+{
+    ref_q_forward(&net->lay, net->buf[CLDQN_BUF_PARAMS], states, n, net->q);
+    ref_argmax(net->q, n, net->lay.shape.n_actions, actions);
+    return CLDQN_OK;
+}
+
+static cldqn_status ref_b_update_act(cldqn_qnet *net, const cldqn_batch *b, int32_t next,
+                                     float *loss, int32_t *action)
+{
+    TRY(ref_b_update(net, b, loss));
+    return ref_b_greedy(net, &next, 1, action);
+}
+
+static cldqn_status ref_b_sync(cldqn_qnet *net)
+{
+    memcpy(net->buf[CLDQN_BUF_TARGET], net->buf[CLDQN_BUF_PARAMS], net->lay.total * sizeof(float));
+    return CLDQN_OK;
+}
+
+static cldqn_status ref_b_read(cldqn_qnet *net, cldqn_qnet_buffer which, float *out)
+{
+    memcpy(out, net->buf[which], net->lay.total * sizeof(float));
+    return CLDQN_OK;
+}
+
+static cldqn_status ref_b_write(cldqn_qnet *net, cldqn_qnet_buffer which, const float *in)
+{
+    memcpy(net->buf[which], in, net->lay.total * sizeof(float));
+    return CLDQN_OK;
+}
+
+static const qnet_ops ref_ops = {"reference",    ref_b_update, ref_b_update_act, ref_b_sync,
+                                 ref_b_q_values, ref_b_greedy, ref_b_read,       ref_b_write};
+
+/* ---- the public calls: argument checks, then the backend ------------------ */
+
+static cldqn_status qnet_update(cldqn_qnet *net, const cldqn_batch *batch, float *loss)
+{
+    if (!net) return cldqn_fail(CLDQN_ERR_ARG, "qnet_update: NULL network");
+    cldqn_status st = check_batch(net, batch);
+    if (st != CLDQN_OK) return st;
+    return net->ops->update(net, batch, loss);
+}
 
 static cldqn_status qnet_update_act(cldqn_qnet *net, const cldqn_batch *batch, int32_t next_state,
                                     float *loss, int32_t *next_action)
 {
     if (!net || !next_action) return cldqn_fail(CLDQN_ERR_ARG, "qnet_update_act: NULL argument");
     cldqn_status st = check_states(net, &next_state, 1, "qnet_update_act");
+    if (st == CLDQN_OK) st = check_batch(net, batch);
     if (st != CLDQN_OK) return st;
-    if (net->dev && net->dev->fused) {
-        st = check_batch(net, batch);
-        if (st != CLDQN_OK) return st;
-        return fused_update(net, batch, next_state, loss, next_action);
-    }
-    st = qnet_update(net, batch, loss);
-    if (st != CLDQN_OK) return st;
-    return qnet_greedy(net, &next_state, 1, next_action);
+    return net->ops->update_act(net, batch, next_state, loss, next_action);
 }
 
 static cldqn_status qnet_sync_target(cldqn_qnet *net)
 {
     if (!net) return cldqn_fail(CLDQN_ERR_ARG, "qnet_sync_target: NULL network");
-    if (net->dev) {
-        CLDQN_CL_CHECK(clEnqueueCopyBuffer(net->dev->cl->queue, net->dev->buf[CLDQN_BUF_PARAMS],
-                                           net->dev->buf[CLDQN_BUF_TARGET], 0, 0,
-                                           net->lay.total * sizeof(float), 0, NULL,
-                                           EV(net->dev, "copy:target", "transfer")));
-        cldqn_fused_target_changed(net->dev->fused);
-        return CLDQN_OK;
-    }
-    memcpy(net->buf[CLDQN_BUF_TARGET], net->buf[CLDQN_BUF_PARAMS], net->lay.total * sizeof(float));
-    return CLDQN_OK;
+    return net->ops->sync(net);
 }
 
 static cldqn_status check_query(cldqn_qnet *net, const int32_t *states, int n, const void *out,
@@ -748,46 +884,14 @@ static cldqn_status check_query(cldqn_qnet *net, const int32_t *states, int n, c
 static cldqn_status qnet_q_values(cldqn_qnet *net, const int32_t *states, int n, float *q)
 {
     TRY(check_query(net, states, n, q, "qnet_q_values"));
-    const int A = net->lay.shape.n_actions;
-    if (net->dev) {
-        int have_actions;
-        TRY(clnet_q(net, states, n, &have_actions));
-        CLDQN_CL_CHECK(clEnqueueReadBuffer(
-            net->dev->cl->queue, net->dev->acts[net->lay.shape.layers + 1], CL_TRUE, 0,
-            (size_t)n * A * sizeof(float), q, 0, NULL, EV(net->dev, "read:q", "transfer")));
-        return CLDQN_OK;
-    }
-    ref_q_forward(&net->lay, net->buf[CLDQN_BUF_PARAMS], states, n, q);
-    return CLDQN_OK;
+    return net->ops->q_values(net, states, n, q);
 }
 
 static cldqn_status qnet_greedy(cldqn_qnet *net, const int32_t *states, int n, int32_t *actions)
 {
     TRY(check_query(net, states, n, actions, "qnet_greedy"));
-    const int A = net->lay.shape.n_actions;
-    if (net->dev) {
-        clnet *d = net->dev;
-        int have_actions;
-        TRY(clnet_q(net, states, n, &have_actions));
-        if (!have_actions) {
-            TRY(SET_ARGS(d, K_ARGMAX, A_MEM(d->acts[net->lay.shape.layers + 1]), A_INT(n), A_INT(A),
-                         A_MEM(d->actions)));
-            TRY(launch(d, K_ARGMAX, (size_t)n, d->wg[K_ARGMAX]));
-        }
-        CLDQN_CL_CHECK(clEnqueueReadBuffer(d->cl->queue, d->actions, CL_TRUE, 0, (size_t)n * 4,
-                                           actions, 0, NULL, EV(d, "read:actions", "transfer")));
-        return CLDQN_OK;
-    }
-    ref_q_forward(&net->lay, net->buf[CLDQN_BUF_PARAMS], states, n, net->q);
-    ref_argmax(net->q, n, A, actions);
-    return CLDQN_OK;
+    return net->ops->greedy(net, states, n, actions);
 }
-
-/* Transfer names of the five buffers, by cldqn_qnet_buffer. */
-static const char *const read_names[5] = {"read:params", "read:target", "read:grad", "read:adam_m",
-                                          "read:adam_v"};
-static const char *const write_names[5] = {"write:params", "write:target", "write:grad",
-                                           "write:adam_m", "write:adam_v"};
 
 static cldqn_status check_buffer(const cldqn_qnet *net, cldqn_qnet_buffer which, const void *p)
 {
@@ -800,30 +904,13 @@ static cldqn_status check_buffer(const cldqn_qnet *net, cldqn_qnet_buffer which,
 static cldqn_status qnet_read(cldqn_qnet *net, cldqn_qnet_buffer which, float *out)
 {
     TRY(check_buffer(net, which, out));
-    const size_t bytes = net->lay.total * sizeof(float);
-    if (net->dev) {
-        CLDQN_CL_CHECK(clEnqueueReadBuffer(net->dev->cl->queue, net->dev->buf[which], CL_TRUE, 0,
-                                           bytes, out, 0, NULL,
-                                           EV(net->dev, read_names[which], "transfer")));
-        return CLDQN_OK;
-    }
-    memcpy(out, net->buf[which], bytes);
-    return CLDQN_OK;
+    return net->ops->read(net, which, out);
 }
 
 static cldqn_status qnet_write(cldqn_qnet *net, cldqn_qnet_buffer which, const float *in)
 {
     TRY(check_buffer(net, which, in));
-    const size_t bytes = net->lay.total * sizeof(float);
-    if (net->dev) {
-        CLDQN_CL_CHECK(clEnqueueWriteBuffer(net->dev->cl->queue, net->dev->buf[which], CL_TRUE, 0,
-                                            bytes, in, 0, NULL,
-                                            EV(net->dev, write_names[which], "transfer")));
-        if (which == CLDQN_BUF_TARGET) cldqn_fused_target_changed(net->dev->fused);
-        return CLDQN_OK;
-    }
-    memcpy(net->buf[which], in, bytes);
-    return CLDQN_OK;
+    return net->ops->write(net, which, in);
 }
 
 int cldqn_qnet_adam_step(const cldqn_qnet *net)
@@ -849,8 +936,7 @@ const char *cldqn_qnet_device_name(const cldqn_qnet *net)
 
 const char *cldqn_qnet_path_name(const cldqn_qnet *net)
 {
-    if (!net || !net->dev) return "reference";
-    return net->dev->fused ? "fused" : "layered";
+    return net ? net->ops->name : "reference";
 }
 
 /* ---- profiling ------------------------------------------------------------ */

@@ -148,19 +148,20 @@ typedef struct {
     int write_failed;
 } pop_ctx;
 
-static void pop_on_episode(void *ctx, const cldqn_population *p, int i, int terminated)
+static void pop_on_episode(void *ctx, const cldqn_trainer *t, int terminated)
 {
     pop_ctx *c = ctx;
     if (!c->metrics) return;
-    cldqn_cli_pop_episode_json(c->metrics, i, cldqn_population_stats(p, i), terminated);
+    cldqn_cli_pop_episode_json(c->metrics, cldqn_trainer_agent(t), cldqn_trainer_stats(t),
+                               terminated);
     if (ferror(c->metrics)) c->write_failed = 1;
 }
 
-static void pop_on_eval(void *ctx, const cldqn_population *p, int i)
+static void pop_on_eval(void *ctx, const cldqn_trainer *t)
 {
     pop_ctx *c = ctx;
     if (!c->metrics) return;
-    cldqn_cli_pop_eval_json(c->metrics, i, cldqn_population_stats(p, i));
+    cldqn_cli_pop_eval_json(c->metrics, cldqn_trainer_agent(t), cldqn_trainer_stats(t));
     fflush(c->metrics);
     if (ferror(c->metrics)) c->write_failed = 1;
 }
@@ -202,13 +203,25 @@ static int train_population(const cldqn_config *cfg, cldqn_config *cfgs, int n,
                 "training a population of %d agents (preset '%s', seeds %" PRIu64 "..), on %s%s\n",
                 n, cfg->preset, cfg->seed, cldqn_population_device_name(p),
                 resume ? " (resumed)" : "");
+    cldqn_trace *trace = NULL;
+    if (cfg->profile[0] && start_profile(cfg, cldqn_population_trainer(p), &trace) != CLDQN_OK) {
+        cldqn_cli_error("--profile");
+        if (ctx.metrics) fclose(ctx.metrics);
+        cldqn_population_free(p);
+        free(cfgs);
+        return 1;
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    cldqn_pop_hooks hooks = {&ctx, pop_on_episode, pop_on_eval, &stop_signal};
+    cldqn_train_hooks hooks = {0};
+    hooks.ctx = &ctx;
+    hooks.on_episode = pop_on_episode;
+    hooks.on_eval = pop_on_eval;
+    hooks.stop = &stop_signal;
     cldqn_status st = cldqn_population_run(p, &hooks);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
@@ -253,6 +266,7 @@ static int train_population(const cldqn_config *cfg, cldqn_config *cfgs, int n,
                 "cldqn: interrupted by %s; checkpoints saved (continue with --resume %s "
                 "--population %d)\n",
                 rc == 128 + SIGTERM ? "SIGTERM" : "SIGINT", cfg->out, n);
+    if (end_profile(cfg, trace) && !rc) rc = 1;
     cldqn_population_free(p);
     free(cfgs);
     return rc;
@@ -569,15 +583,7 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
     const int population = pop_resume || cfg.population > 0 || cfg.sweep[0] || cfg.sweep_file[0];
     /* A population's files are checked once its size is known. */
     if (!population && cldqn_cli_check_outputs(&cfg, 0)) return 1;
-    if (population && cfg.profile[0]) {
-        fprintf(stderr, "cldqn: --profile: not available with --population/--sweep\n");
-        return 2;
-    }
     if (population) {
-        if (cfg.envs > 1) {
-            fprintf(stderr, "cldqn: --envs: cannot be combined with --population/--sweep\n");
-            return 2;
-        }
         char *owned = NULL;
         const char *sweep[16];
         int n_sweep = 0;

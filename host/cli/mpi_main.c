@@ -125,19 +125,20 @@ typedef struct {
     int lo; /* global index of local agent 0 */
 } hook_ctx;
 
-static void on_episode(void *ctx, const cldqn_population *p, int i, int terminated)
+static void on_episode(void *ctx, const cldqn_trainer *t, int terminated)
 {
     hook_ctx *c = ctx;
     if (!c->m) return;
-    cldqn_cli_pop_episode_json(c->m->f, c->lo + i, cldqn_population_stats(p, i), terminated);
+    cldqn_cli_pop_episode_json(c->m->f, c->lo + cldqn_trainer_agent(t), cldqn_trainer_stats(t),
+                               terminated);
     if (ferror(c->m->f)) c->m->write_failed = 1;
 }
 
-static void on_eval(void *ctx, const cldqn_population *p, int i)
+static void on_eval(void *ctx, const cldqn_trainer *t)
 {
     hook_ctx *c = ctx;
     if (!c->m) return;
-    cldqn_cli_pop_eval_json(c->m->f, c->lo + i, cldqn_population_stats(p, i));
+    cldqn_cli_pop_eval_json(c->m->f, c->lo + cldqn_trainer_agent(t), cldqn_trainer_stats(t));
     if (ferror(c->m->f)) c->m->write_failed = 1;
 }
 
@@ -276,7 +277,11 @@ static int run_share(const mpi_ctx *mc, const cldqn_config *cfgs, int n, FILE *m
     }
     if (!any_failed && p && rep.rc == 0) {
         hook_ctx hc = {mb.f ? &mb : NULL, lo};
-        cldqn_pop_hooks hooks = {&hc, on_episode, on_eval, &stop_signal};
+        cldqn_train_hooks hooks = {0};
+        hooks.ctx = &hc;
+        hooks.on_episode = on_episode;
+        hooks.on_eval = on_eval;
+        hooks.stop = &stop_signal;
         cldqn_status st = cldqn_population_run(p, &hooks);
         if (st == CLDQN_ERR_INTERRUPT)
             rep.rc = 128 + stop_signal;

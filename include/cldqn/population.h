@@ -1,26 +1,28 @@
-/* population.h - K independent DQN agents trained together on one device.
+/* population.h - K independent DQN agents trained together.
  *
  * Each agent owns its weights, Adam state, target network, replay memory, RNG
- * streams and Taxi instance, exactly as a cldqn_trainer does; every training
- * step ONE kernel launch (kernels/fused.cl, fused_update_pop: one work-group
- * per agent) updates all agents that learn on that step and returns their
- * losses and next greedy actions in one read. Agent i's numbers are bit for
- * bit those of a cldqn_trainer run alone with agent i's configuration on the
- * fused OpenCL path (tests/test_population.c).
+ * streams and Taxi instances, exactly as a cldqn_trainer does: a population
+ * is the trainer's loop (trainer.h) over K agents, a solo run K = 1. On the
+ * fused OpenCL path with K > 1 every training step is ONE kernel launch
+ * (kernels/fused.cl, fused_update_pop: one work-group per agent) for all
+ * agents that learn on it, and greedy actions come from one launch of
+ * q_act_pop; on the layered path or the host reference each agent's
+ * network runs as a solo one (all on one device). Agent i's numbers are
+ * bit for bit those of a cldqn_trainer run alone with agent i's
+ * configuration (tests/test_population.c, tests/cli/population.sh).
  *
- * Limits: OpenCL backend, fused path only. Agents may differ only in the
- * settings that neither the kernel program nor the launch depends on: the
- * sweepable keys of config.h's key table (cldqn_config_sweep_keys; clip all
- * > 0 or all 0). Everything else must be equal.
+ * Agents may differ only in the settings that neither the kernel program nor
+ * the launch depends on: the sweepable keys of config.h's key table
+ * (cldqn_config_sweep_keys; clip all > 0 or all 0). Everything else must be
+ * equal.
  *
  * Checkpoints: agent i's PATH.agentI + PATH.agentI.state are exactly what
- * cldqn_trainer_save writes (host/train/train_state.c), so the population resumes
- * bit-identically to an uninterrupted run (cldqn_population_resume) and
- * agent i alone continues with cldqn_trainer_resume bit-identically to the
- * population. save-every writes every agent's pair (each file atomic);
- * render-every and summary are not honoured. Greedy actions outside the
- * update launch come from one launch of q_act_pop for all agents that need
- * one (kernels/act.cl); the weights stay on the device. */
+ * cldqn_trainer_save writes (host/train/train_state.c) plus the agent's
+ * index in the metadata, so the population resumes bit-identically to an
+ * uninterrupted run (cldqn_population_resume) and agent i alone continues
+ * with cldqn_trainer_resume bit-identically to the population. save-every
+ * writes every agent's pair (each file atomic); render-every and summary
+ * are not honoured. */
 #ifndef CLDQN_POPULATION_H
 #define CLDQN_POPULATION_H
 
@@ -32,15 +34,6 @@
 #include "cldqn/trainer.h"
 
 typedef struct cldqn_population cldqn_population;
-
-/* Callbacks of cldqn_population_run; any may be NULL. The run stops after
- * the current step when *stop becomes non-zero. */
-typedef struct {
-    void *ctx;
-    void (*on_episode)(void *ctx, const cldqn_population *p, int agent, int terminated);
-    void (*on_eval)(void *ctx, const cldqn_population *p, int agent);
-    volatile sig_atomic_t *stop;
-} cldqn_pop_hooks;
 
 /* Agent configurations for a population of k from base: agent i gets seed
  * base->seed + i, then the sweep combination i % G applied, where the G
@@ -79,8 +72,12 @@ void cldqn_population_free(cldqn_population *p);
 /* Runs until every agent hit its step/episode limit or (with until_optimal)
  * reached the exact optimum at an evaluation (it then stops learning and
  * stepping), or *hooks->stop (CLDQN_ERR_INTERRUPT). CLDQN_ERR_NUMERIC on a
- * non-finite loss of any agent. */
-cldqn_status cldqn_population_run(cldqn_population *p, const cldqn_pop_hooks *hooks);
+ * non-finite loss of any agent. The hooks are the trainer's: in them
+ * cldqn_trainer_agent gives the agent reported, cldqn_trainer_stats its
+ * counters. Per env step they come in agent order: the seed loop's
+ * terminated episodes first, then per agent its other episode ends and its
+ * evaluation, then the checkpoints. */
+cldqn_status cldqn_population_run(cldqn_population *p, const cldqn_train_hooks *hooks);
 
 /* Exact greedy evaluation of agent i from all 300 starts (plain Taxi). */
 cldqn_status cldqn_population_evaluate(cldqn_population *p, int i);
@@ -104,12 +101,16 @@ void cldqn_population_agent_path(const char *path, int i, char *buf, size_t size
  * that its files equal the one-process run's. */
 void cldqn_population_set_first(cldqn_population *p, int first);
 
+/* The loop itself, for cldqn_trainer_set_trace. */
+cldqn_trainer *cldqn_population_trainer(cldqn_population *p);
+
 int cldqn_population_size(const cldqn_population *p);
 const cldqn_train_stats *cldqn_population_stats(const cldqn_population *p, int i);
 const cldqn_config *cldqn_population_config(const cldqn_population *p, int i);
 const cldqn_layout *cldqn_population_layout(const cldqn_population *p);
 const char *cldqn_population_device_name(const cldqn_population *p);
-/* Seconds spent in cldqn_population_run; kernel launches so far. */
+/* Seconds spent in cldqn_population_run; update launches so far (one per
+ * training step on the population kernels, one per agent's update else). */
 double cldqn_population_elapsed(const cldqn_population *p);
 int64_t cldqn_population_launches(const cldqn_population *p);
 

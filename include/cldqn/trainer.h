@@ -67,13 +67,18 @@ typedef struct {
     double optimal_elapsed;
 } cldqn_train_stats;
 
+/* A trainer runs K agents through one loop: cldqn_trainer_create and
+ * cldqn_trainer_resume make K = 1, a population (population.h) K >= 1. */
 typedef struct cldqn_trainer cldqn_trainer;
 
-/* Callbacks of cldqn_trainer_run; any may be NULL. on_tick runs after every
- * iteration (one env step per env; keep it cheap). on_episode runs once per
- * finished episode, with the stats' last_* fields and cldqn_trainer_env
- * describing that episode. The loop stops after the current iteration when
- * *stop becomes non-zero. */
+/* Callbacks of cldqn_trainer_run (and cldqn_population_run); any may be
+ * NULL. on_tick runs after every iteration (one env step per env and
+ * agent; keep it cheap). on_episode runs once per finished episode, with
+ * the stats' last_* fields and cldqn_trainer_env describing that episode;
+ * on_eval after each evaluation, on_save after each in-run checkpoint. In
+ * them cldqn_trainer_agent is the agent reported, and cldqn_trainer_stats,
+ * _config and _env are that agent's. The loop stops after the current
+ * iteration when *stop becomes non-zero. */
 typedef struct {
     void *ctx;
     void (*on_tick)(void *ctx, const cldqn_trainer *t);
@@ -108,6 +113,9 @@ cldqn_status cldqn_trainer_evaluate(cldqn_trainer *t);
 /* Writes PATH (weights, safetensors) and PATH.state (the training state). */
 cldqn_status cldqn_trainer_save(cldqn_trainer *t, const char *path);
 
+/* The agent a hook reports (0 outside the hooks); the accessors below and
+ * cldqn_trainer_evaluate/_save/_qnet act on it. */
+int cldqn_trainer_agent(const cldqn_trainer *t);
 const cldqn_train_stats *cldqn_trainer_stats(const cldqn_trainer *t);
 const cldqn_config *cldqn_trainer_config(const cldqn_trainer *t);
 /* The env of the episode on_episode reports (env 0 outside that hook). */
@@ -115,16 +123,19 @@ const cldqn_taxi *cldqn_trainer_env(const cldqn_trainer *t);
 /* Number of vectorised envs, and env i of them (0 <= i < that number). */
 int cldqn_trainer_envs(const cldqn_trainer *t);
 const cldqn_taxi *cldqn_trainer_env_at(const cldqn_trainer *t, int i);
+/* The agent's network; NULL where the population kernels run K > 1. */
 cldqn_qnet *cldqn_trainer_qnet(cldqn_trainer *t);
 
 /* Profiling (cldqn train --profile): cldqn_trainer_run records the
- * iterations that start at a step count in [from_step, from_step + n_steps)
- * (n_steps 0: no end) into tr as spans of category "phase" on
- * CLDQN_TRACE_TID_HOST: "train step" (one iteration; the phases below nest
- * in it, its own time is acting, the env steps, replay pushes and episode
- * ends), "replay sample", "update", "target sync", "evaluation", "checkpoint
- * save", plus one "profile window" span (category "window") around them and
- * the qnet's calls, kernels and transfers (cldqn_qnet_set_trace; device
+ * iterations that start at a step count (agent 0's) in [from_step,
+ * from_step + n_steps) (n_steps 0: no end) into tr as spans of category
+ * "phase" on CLDQN_TRACE_TID_HOST: "train step" (one iteration; the phases
+ * below nest in it, its own time is acting, the env steps and replay
+ * pushes), "replay sample", "update" (one per update call, for every agent
+ * that learns), "target sync", "evaluation", "checkpoint save", plus one
+ * "profile window" span (category "window") around them and the networks'
+ * calls, kernels and transfers (cldqn_qnet_set_trace; with K > 1 on the
+ * population kernels "qnets update" etc. and fused_update_pop etc.; device
  * events need cfg->profile set when the trainer was made, which creates a
  * profiling queue). tr NULL stops it. The run's results are unchanged. */
 cldqn_status cldqn_trainer_set_trace(cldqn_trainer *t, cldqn_trace *tr, int64_t from_step,

@@ -30,8 +30,6 @@ expect_usage_error() {
 expect_usage_error "cldqn: --envs: 2 needs --target-every > 0 (the seed loop steps one env)" \
     --preset seed --envs 2
 expect_usage_error "cldqn: --envs: 0 is not in [1, 4096]" --envs 0
-expect_usage_error "cldqn: --envs: cannot be combined with --population/--sweep" \
-    --population 2 --envs 2
 
 # (The config JSON sits escaped inside the safetensors header: \"envs\".)
 # A 4-env run straight to 600 steps, and 300 + resume (the checkpoint holds

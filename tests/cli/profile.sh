@@ -158,10 +158,13 @@ echo "$err" | grep -q -- "--profile: cannot write '$T/no/such/dir/t.json'" || fa
 err=$("$BIN" train --quiet --steps 200 --out "$T/e.st" --profile "$T/t.json" --profile-steps -5 2>&1 > /dev/null) &&
     fail "negative --profile-steps accepted"
 [ "$(echo "$err" | wc -l)" -eq 1 ] || fail "--profile-steps -5: $err"
-err=$("$BIN" train --quiet --steps 200 --population 2 --out "$T/e.st" --profile "$T/t.json" 2>&1 > /dev/null) &&
-    fail "--profile with --population accepted"
-[ "$(echo "$err" | wc -l)" -eq 1 ] || fail "--profile --population: $err"
-echo "$err" | grep -q -- "--profile" || fail "--profile --population message: $err"
+# A population profiles too: the loop's phases and its population kernels.
+"$BIN" train --quiet --steps 400 --learning-starts 100 --population 2 --out "$T/e.st" \
+    --profile "$T/tp.json" > "$T/tp.out" 2> "$T/err" || fail "--profile --population: $(cat "$T/err")"
+grep -q "^profile: $T/tp.json" "$T/tp.out" || fail "--profile --population: $(cat "$T/tp.out")"
+for name in "train step" "update" "qnets update" fused_update_pop_tt; do
+    grep -q "\"name\": *\"$name\"" "$T/tp.json" || fail "--profile --population: no '$name' span"
+done
 
 # --- tools/profile ---------------------------------------------------------------
 if command -v python3 > /dev/null; then

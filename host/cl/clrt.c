@@ -459,7 +459,7 @@ int cldqn_cl_match_device(const cldqn_cl_dev_ref *d, int n, const char *spec, co
         const char *colon = strrchr(spec, ':');
         size_t digits = colon ? strspn(colon + 1, "0123456789") : 0;
         if (colon && digits > 0 && colon[1 + digits] == '\0') {
-            found = -2; /* PLATFORM:N decides, whatever device names contain */
+            /* PLATFORM:N decides alone: never read as a device name part. */
             char plat[256];
             size_t plen = (size_t)(colon - spec);
             int nth = digits > 6 ? -1 : atoi(colon + 1);
@@ -519,7 +519,7 @@ int cldqn_cl_match_device(const cldqn_cl_dev_ref *d, int n, const char *spec, co
             }
         }
     }
-    return found >= 0 ? found : -1;
+    return found;
 }
 
 /* The matcher's view of list (NULL with the error set). */

@@ -190,6 +190,8 @@ static int pocl_cache_unwritable(char *buf, size_t size)
     }
 }
 
+static cldqn_cl_dev_ref *refs_of(const cldqn_cl_device_info *list, int n);
+
 cldqn_status cldqn_cl_list_devices(cldqn_cl_device_info **out, int *n)
 {
     prefer_pocl_basic();
@@ -224,7 +226,7 @@ cldqn_status cldqn_cl_list_devices(cldqn_cl_device_info **out, int *n)
         list = grown;
         st = cldqn_cl_check(clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, nd, devs, NULL),
                             "clGetDeviceIDs", __FILE__, __LINE__);
-        char pname[128] = "", pver[128] = "";
+        char pname[128] = "", pver[128] = "", pvendor[128] = "";
         if (st == CLDQN_OK)
             st = cldqn_cl_check(
                 clGetPlatformInfo(plats[p], CL_PLATFORM_NAME, sizeof pname - 1, pname, NULL),
@@ -233,8 +235,13 @@ cldqn_status cldqn_cl_list_devices(cldqn_cl_device_info **out, int *n)
             st = cldqn_cl_check(
                 clGetPlatformInfo(plats[p], CL_PLATFORM_VERSION, sizeof pver - 1, pver, NULL),
                 "clGetPlatformInfo", __FILE__, __LINE__);
+        if (st == CLDQN_OK)
+            st = cldqn_cl_check(
+                clGetPlatformInfo(plats[p], CL_PLATFORM_VENDOR, sizeof pvendor - 1, pvendor, NULL),
+                "clGetPlatformInfo", __FILE__, __LINE__);
         trim(pname);
         trim(pver);
+        trim(pvendor);
         for (cl_uint d = 0; st == CLDQN_OK && d < nd; d++) {
             cldqn_cl_device_info *o = &list[count];
             memset(o, 0, sizeof *o);
@@ -244,6 +251,7 @@ cldqn_status cldqn_cl_list_devices(cldqn_cl_device_info **out, int *n)
             o->device = devs[d];
             snprintf(o->platform_name, sizeof o->platform_name, "%s", pname);
             snprintf(o->platform_version, sizeof o->platform_version, "%s", pver);
+            snprintf(o->platform_vendor, sizeof o->platform_vendor, "%s", pvendor);
             st = device_info(devs[d], o);
             if (st == CLDQN_OK) count++;
         }
@@ -265,20 +273,271 @@ cldqn_status cldqn_cl_list_devices(cldqn_cl_device_info **out, int *n)
         return cldqn_fail(CLDQN_ERR_NODEVICE,
                           "%u OpenCL platform(s) but no device found; " NO_ICD_HINT, np);
     }
+    cldqn_cl_dev_ref *refs = refs_of(list, count);
+    if (!refs) {
+        free(list);
+        return CLDQN_ERR_NOMEM;
+    }
+    for (int i = 0; i < count; i++)
+        cldqn_cl_device_spec(refs, count, i, list[i].spec, sizeof list[i].spec);
+    free(refs);
     *out = list;
     *n = count;
     return CLDQN_OK;
 }
 
+/* ---- device specs ------------------------------------------------------------ */
+
 static int contains_nocase(const char *hay, const char *needle)
 {
+    if (!hay) return 0;
     size_t n = strlen(needle);
     for (; *hay; hay++)
         if (strncasecmp(hay, needle, n) == 0) return 1;
     return n == 0;
 }
 
-/* Index into list for spec (see cldqn_cl_create), or -1 with the error set. */
+/* Devices before i on its platform: its N in PLATFORM:N. */
+static int local_index(const cldqn_cl_dev_ref *d, int i)
+{
+    int k = 0;
+    for (int j = 0; j < i; j++) k += d[j].platform == d[i].platform;
+    return k;
+}
+
+static int first_of_platform(const cldqn_cl_dev_ref *d, int i)
+{
+    return i == 0 || d[i].platform != d[i - 1].platform;
+}
+
+/* Platforms word picks, as the index of each one's first device in firsts
+ * (up to cap); the count. A platform named exactly word (case-insensitive)
+ * is the one match, so a platform whose every word another shares can still
+ * be named. */
+static int match_platforms(const cldqn_cl_dev_ref *d, int n, const char *word, int *firsts, int cap)
+{
+    for (int i = 0; i < n; i++)
+        if (first_of_platform(d, i) && d[i].platform_name &&
+            strcasecmp(d[i].platform_name, word) == 0) {
+            int exact = 0;
+            for (int j = i; j < n; j++)
+                exact += first_of_platform(d, j) && d[j].platform_name &&
+                         strcasecmp(d[j].platform_name, word) == 0;
+            if (exact == 1) {
+                if (cap > 0) firsts[0] = i;
+                return 1;
+            }
+            break;
+        }
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (first_of_platform(d, i) && (contains_nocase(d[i].platform_name, word) ||
+                                        contains_nocase(d[i].platform_vendor, word))) {
+            if (k < cap) firsts[k] = i;
+            k++;
+        }
+    return k;
+}
+
+/* Generic words no user would name a platform by. */
+static int stop_word(const char *w)
+{
+    static const char *const stop[] = {"the",    "inc",      "ltd",         "corp",
+                                       "opencl", "platform", "corporation", "project"};
+    for (size_t i = 0; i < sizeof stop / sizeof *stop; i++)
+        if (!strcmp(w, stop[i])) return 1;
+    return 0;
+}
+
+/* Shortest word (letters and digits, at least 3, one a letter) of text that
+ * picks the platform of device f alone, into best (kept if not shorter). */
+static void shortest_word(const cldqn_cl_dev_ref *d, int n, int f, const char *text, char *best,
+                          size_t size)
+{
+    while (text && *text) {
+        while (*text && !isalnum((unsigned char)*text)) text++;
+        char w[128];
+        size_t len = 0;
+        int letter = 0;
+        for (; isalnum((unsigned char)*text); text++) {
+            letter |= isalpha((unsigned char)*text) != 0;
+            if (len + 1 < sizeof w) w[len++] = (char)tolower((unsigned char)*text);
+        }
+        w[len] = '\0';
+        if (len < 3 || !letter || stop_word(w) || (best[0] && len >= strlen(best)) || len >= size)
+            continue;
+        int first;
+        if (match_platforms(d, n, w, &first, 1) == 1 && first == f) memcpy(best, w, len + 1);
+    }
+}
+
+void cldqn_cl_device_spec(const cldqn_cl_dev_ref *d, int n, int i, char *buf, size_t size)
+{
+    if (!size) return;
+    buf[0] = '\0';
+    if (i < 0 || i >= n) return;
+    int f = i;
+    while (!first_of_platform(d, f)) f--;
+    char word[128] = "";
+    shortest_word(d, n, f, d[f].platform_name, word, sizeof word);
+    shortest_word(d, n, f, d[f].platform_vendor, word, sizeof word);
+    const char *plat = word;
+    int first = -1;
+    if (!word[0]) { /* the full name, if no other platform has it */
+        plat = d[f].platform_name ? d[f].platform_name : "";
+        if (!*plat || match_platforms(d, n, plat, &first, 1) != 1 || first != f) return;
+    }
+    if (snprintf(buf, size, "%s:%d", plat, local_index(d, i)) >= (int)size) buf[0] = '\0';
+}
+
+#define SEL_MAX 64 /* matches listed in a message */
+
+/* Writes "SPEC (index I, NAME)" for each device sel[k] (or all with sel
+ * NULL) to buf, ", "-separated, as many as fit; of total, the first m are in
+ * sel. plats: sel holds platforms' first devices; "NAME (SPEC..SPEC)" each. */
+static void list_text(const cldqn_cl_dev_ref *d, int n, const int *sel, int m, int total, int plats,
+                      char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < total; k++) {
+        char spec[160], item[400];
+        int w = -1;
+        if (k < m) {
+            int i = sel ? sel[k] : k;
+            cldqn_cl_device_spec(d, n, i, spec, sizeof spec);
+            if (plats) { /* the platform: its name and its devices' specs */
+                int last = i;
+                while (last + 1 < n && d[last + 1].platform == d[i].platform) last++;
+                char hi[160];
+                cldqn_cl_device_spec(d, n, last, hi, sizeof hi);
+                w = snprintf(item, sizeof item, "%s%.200s (%s..%s)", k ? ", " : "",
+                             d[i].platform_name ? d[i].platform_name : "?", spec, hi);
+            } else {
+                w = snprintf(item, sizeof item, "%s%s%s(index %d, %.200s)", k ? ", " : "", spec,
+                             spec[0] ? " " : "", i, d[i].name ? d[i].name : "");
+            }
+        }
+        if (w < 0 || (size_t)w >= sizeof item || len + (size_t)w + 24 >= size) {
+            snprintf(buf + len, size - len, "%s... %d more", k ? ", " : "", total - k);
+            return;
+        }
+        memcpy(buf + len, item, (size_t)w + 1);
+        len += (size_t)w;
+    }
+}
+
+int cldqn_cl_match_device(const cldqn_cl_dev_ref *d, int n, const char *spec, const char *what)
+{
+    char list[640];
+    if (n <= 0) {
+        cldqn_fail(CLDQN_ERR_NODEVICE, "%s '%s': no OpenCL device", what, spec);
+        return -1;
+    }
+    char *end;
+    long idx = strtol(spec, &end, 10);
+    if (end != spec && *end == '\0') {
+        if (idx >= 0 && idx < n) return (int)idx;
+        cldqn_fail(CLDQN_ERR_NODEVICE,
+                   "%s index %ld out of range: %d OpenCL device(s), indices 0..%d "
+                   "(see 'cldqn devices')",
+                   what, idx, n, n - 1);
+        return -1;
+    }
+    int sel[SEL_MAX], m = 0, found = -1;
+    /* The exact name first: a name may contain ':' (e.g. "gfx90a:sramecc+:xnack-"). */
+    for (int i = 0; i < n; i++)
+        if (d[i].name && !strcmp(d[i].name, spec) && m++ < SEL_MAX) sel[m - 1] = i;
+    if (m == 1) {
+        found = sel[0];
+    } else if (m > 1) {
+        list_text(d, n, sel, SEL_MAX, m, 0, list, sizeof list);
+        cldqn_fail(CLDQN_ERR_NODEVICE,
+                   "%s '%s' names %d devices: %s; pick one by PLATFORM:N or index", what, spec, m,
+                   list);
+    } else {
+        const char *colon = strrchr(spec, ':');
+        size_t digits = colon ? strspn(colon + 1, "0123456789") : 0;
+        if (colon && digits > 0 && colon[1 + digits] == '\0') {
+            /* PLATFORM:N decides alone: never read as a device name part. */
+            char plat[256];
+            size_t plen = (size_t)(colon - spec);
+            int nth = digits > 6 ? -1 : atoi(colon + 1);
+            if (plen == 0 || plen >= sizeof plat) {
+                cldqn_fail(CLDQN_ERR_NODEVICE, "%s '%s': PLATFORM:N needs a platform word", what,
+                           spec);
+            } else {
+                memcpy(plat, spec, plen);
+                plat[plen] = '\0';
+                int np = match_platforms(d, n, plat, sel, SEL_MAX);
+                if (np == 0) {
+                    list_text(d, n, NULL, n, n, 0, list, sizeof list);
+                    cldqn_fail(CLDQN_ERR_NODEVICE,
+                               "%s '%s': no OpenCL platform's name or vendor contains '%s'; "
+                               "devices: %s",
+                               what, spec, plat, list);
+                } else if (np > 1) {
+                    list_text(d, n, sel, SEL_MAX, np, 1, list, sizeof list);
+                    cldqn_fail(CLDQN_ERR_NODEVICE,
+                               "%s '%s': platform '%s' is ambiguous, %d platforms' names or "
+                               "vendors contain it: %s",
+                               what, spec, plat, np, list);
+                } else {
+                    int f = sel[0], count = 0;
+                    for (int i = f; i < n && d[i].platform == d[f].platform; i++) count++;
+                    if (nth >= 0 && nth < count) {
+                        found = f + nth;
+                    } else {
+                        char lo[160], hi[160];
+                        cldqn_cl_device_spec(d, n, f, lo, sizeof lo);
+                        cldqn_cl_device_spec(d, n, f + count - 1, hi, sizeof hi);
+                        cldqn_fail(CLDQN_ERR_NODEVICE,
+                                   "%s '%s' out of range: platform %s has %d device(s), "
+                                   "%s..%s",
+                                   what, spec, d[f].platform_name ? d[f].platform_name : "?", count,
+                                   lo, hi);
+                    }
+                }
+            }
+        } else {
+            for (int i = 0; i < n; i++)
+                if (contains_nocase(d[i].name, spec) && m++ < SEL_MAX) sel[m - 1] = i;
+            if (m == 1) {
+                found = sel[0];
+            } else if (m > 1) {
+                list_text(d, n, sel, SEL_MAX, m, 0, list, sizeof list);
+                cldqn_fail(CLDQN_ERR_NODEVICE,
+                           "%s '%s' is ambiguous, it is in %d device names: %s; pick one by "
+                           "PLATFORM:N, exact name or index",
+                           what, spec, m, list);
+            } else {
+                list_text(d, n, NULL, n, n, 0, list, sizeof list);
+                cldqn_fail(CLDQN_ERR_NODEVICE,
+                           "%s '%s' matches no OpenCL device (PLATFORM:N, exact name, index or "
+                           "name substring); devices: %s",
+                           what, spec, list);
+            }
+        }
+    }
+    return found;
+}
+
+/* The matcher's view of list (NULL with the error set). */
+static cldqn_cl_dev_ref *refs_of(const cldqn_cl_device_info *list, int n)
+{
+    cldqn_cl_dev_ref *r = calloc(n > 0 ? (size_t)n : 1, sizeof *r);
+    if (!r) {
+        cldqn_fail(CLDQN_ERR_NOMEM, "out of memory listing OpenCL devices");
+        return NULL;
+    }
+    for (int i = 0; i < n; i++)
+        r[i] = (cldqn_cl_dev_ref){list[i].platform_index, list[i].platform_name,
+                                  list[i].platform_vendor, list[i].name};
+    return r;
+}
+
+/* Index into list for spec (see cldqn_cl_create), or -1 (no such device) or
+ * -2 (out of memory) with the error set. */
 static int choose(const cldqn_cl_device_info *list, int n, const char *spec, int groups)
 {
     const char *from = "device";
@@ -295,22 +554,11 @@ static int choose(const cldqn_cl_device_info *list, int n, const char *spec, int
                 if (list[i].compute_units > list[best].compute_units) best = i;
         return best;
     }
-    char *end;
-    long idx = strtol(spec, &end, 10);
-    if (end != spec && *end == '\0') {
-        if (idx >= 0 && idx < n) return (int)idx;
-        cldqn_fail(CLDQN_ERR_NODEVICE,
-                   "%s index %ld out of range: %d OpenCL device(s), indices 0..%d "
-                   "(see 'cldqn devices')",
-                   from, idx, n, n - 1);
-        return -1;
-    }
-    for (int i = 0; i < n; i++)
-        if (contains_nocase(list[i].name, spec)) return i;
-    cldqn_fail(CLDQN_ERR_NODEVICE,
-               "%s '%s' matches no OpenCL device name (%d device(s); see 'cldqn devices')", from,
-               spec, n);
-    return -1;
+    cldqn_cl_dev_ref *refs = refs_of(list, n);
+    if (!refs) return -2;
+    int i = cldqn_cl_match_device(refs, n, spec, from);
+    free(refs);
+    return i;
 }
 
 cldqn_status cldqn_cl_create(const char *spec, int profile, cldqn_cl **out)
@@ -328,7 +576,7 @@ cldqn_status cldqn_cl_create_groups(const char *spec, int profile, int groups, c
     int i = choose(list, n, spec, groups);
     if (i < 0) {
         free(list);
-        return CLDQN_ERR_NODEVICE;
+        return i == -2 ? CLDQN_ERR_NOMEM : CLDQN_ERR_NODEVICE;
     }
     cldqn_cl *cl = calloc(1, sizeof *cl);
     if (!cl) {

@@ -1,9 +1,9 @@
 /* clrt.h - the OpenCL runtime shared by the layered and fused device paths.
  *
  * Lists platforms and devices under one global index (the order `cldqn
- * devices` prints), picks one by index, name substring or $CLDQN_DEVICE,
- * owns its context and in-order queue, and builds programs from the embedded
- * kernel sources (or $CLDQN_KERNEL_DIR/NAME.cl) with common.cl prepended and
+ * devices` prints), picks one by a device spec (--device, $CLDQN_DEVICE: the
+ * one parser, cldqn_cl_match_device), owns its context and in-order queue, and builds programs from
+ * the embedded kernel sources (or $CLDQN_KERNEL_DIR/NAME.cl) with common.cl prepended and
  * -cl-std=CL1.2. Every failing OpenCL call is reported through cldqn_fail with
  * the call, the error's name, file and line (CLDQN_CL_CHECK). Internal header:
  * the public API is qnet.h. */
@@ -26,6 +26,7 @@ typedef struct {
     cl_device_id device;
     char platform_name[128];
     char platform_version[128];
+    char platform_vendor[128];
     char name[128];
     char vendor[128];
     char version[128]; /* CL_DEVICE_VERSION, e.g. "OpenCL 3.0 PoCL ..." */
@@ -36,6 +37,7 @@ typedef struct {
     size_t max_work_group;
     cl_uint mem_base_align;   /* CL_DEVICE_MEM_BASE_ADDR_ALIGN in bytes (sub-buffer offsets) */
     cl_device_fp_config fp32; /* CL_DEVICE_SINGLE_FP_CONFIG */
+    char spec[160];           /* "PLATFORM:N" that picks it, e.g. "pocl:1"; "" if none does */
 } cldqn_cl_device_info;
 
 /* The chosen device with its context and (in-order) queue. */
@@ -67,9 +69,31 @@ cldqn_status cldqn_cl_check(cl_int err, const char *call, const char *file, int 
  * install. */
 cldqn_status cldqn_cl_list_devices(cldqn_cl_device_info **out, int *n);
 
-/* Opens a device: spec is a global index ("0"), or a case-insensitive
- * substring of the device name; NULL or "" -> $CLDQN_DEVICE, else the first
- * GPU, else the first device. Unknown -> CLDQN_ERR_NODEVICE. */
+/* What device specs are matched against: pure data, so the matching can be
+ * tested without devices. A platform's devices are adjacent, in order. */
+typedef struct {
+    int platform;                /* platform index */
+    const char *platform_name;   /* CL_PLATFORM_NAME */
+    const char *platform_vendor; /* CL_PLATFORM_VENDOR (NULL: none), e.g. "The pocl project" */
+    const char *name;            /* CL_DEVICE_NAME */
+} cldqn_cl_dev_ref;
+
+/* The index into devs[n] that spec names, or -1 with CLDQN_ERR_NODEVICE set
+ * (what: the spec's source for messages, e.g. "$CLDQN_DEVICE"). In order:
+ * all digits: the global index; the exact (case-sensitive) device name;
+ * PLATFORM:N: device N of the one platform whose name or vendor contains
+ * PLATFORM (case-insensitive; an exact platform name wins); else a
+ * case-insensitive substring of one device name. Several matches are
+ * refused listing them, none listing the specs there are. */
+int cldqn_cl_match_device(const cldqn_cl_dev_ref *devs, int n, const char *spec, const char *what);
+
+/* devs[i]'s "PLATFORM:N" with the shortest word of its platform's name or
+ * vendor that no other platform has ("" if no word or name is unique). */
+void cldqn_cl_device_spec(const cldqn_cl_dev_ref *devs, int n, int i, char *buf, size_t size);
+
+/* Opens a device: spec as cldqn_cl_match_device takes it; NULL or "" ->
+ * $CLDQN_DEVICE, else the first GPU, else the first device. Unknown or
+ * ambiguous -> CLDQN_ERR_NODEVICE. */
 cldqn_status cldqn_cl_create(const char *spec, int profile, cldqn_cl **out);
 
 /* cldqn_cl_create for launches of `groups` work-groups: without a device

@@ -48,7 +48,8 @@ static void usage(FILE *f)
         "and env steps/s of the default preset's training loop (%d steps from %d past\n"
         "learning-starts, or 5*S seconds). S (default 1) is the time per row; each row\n"
         "takes the best and median of %d repeats after a warm-up. --quick: seed\n"
-        "network mean-update rows only. --profile: Chrome trace of every timed call and kernel.\n",
+        "network mean-update rows only. --profile: Chrome trace of every timed call and kernel.\n"
+        "--device D: PLATFORM:N, exact name, index or unique name part (cldqn devices).\n",
         ENV_STEPS, ENV_WARM, REPEATS);
 }
 

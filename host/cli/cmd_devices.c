@@ -1,6 +1,7 @@
 /* cmd_devices.c - `cldqn devices`: lists OpenCL platforms and devices.
  *
- * The global index printed here is what --device N and $CLDQN_DEVICE take. */
+ * Each device's spec (PLATFORM:N) and global index printed here are what
+ * --device and $CLDQN_DEVICE take (clrt.c's cldqn_cl_match_device). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,13 +12,19 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: cldqn devices [--help]\n\n"
-               "Lists every OpenCL platform and device with its global index, name, vendor,\n"
-               "type, compute units, global/local memory, OpenCL version and maximum\n"
-               "work-group size. Choose a device for other commands by that index or by a\n"
-               "case-insensitive substring of its name (--device, or $CLDQN_DEVICE); the\n"
-               "default is the first GPU, else the first device (for a population, the CPU\n"
-               "device with the most compute units). cldqn lists PoCL's single-threaded basic\n"
-               "device before its pthread device unless $POCL_DEVICES is set.\n");
+               "Lists every OpenCL platform and device with its global index, spec, name,\n"
+               "vendor, type, compute units, global/local memory, OpenCL version and maximum\n"
+               "work-group size. Choose a device for other commands (--device D, or\n"
+               "$CLDQN_DEVICE) by\n"
+               "  PLATFORM:N   device N of the platform whose name or vendor contains PLATFORM\n"
+               "               (case-insensitive), e.g. pocl:1, intel:0; the spec shown here\n"
+               "  NAME         the device's exact name (case-sensitive)\n"
+               "  I            its global index\n"
+               "  SUBSTRING    a case-insensitive part of one device's name (refused if it\n"
+               "               is in several)\n"
+               "The default is the first GPU, else the first device (for a population, the\n"
+               "CPU device with the most compute units). cldqn lists PoCL's single-threaded\n"
+               "basic device before its pthread device unless $POCL_DEVICES is set.\n");
 }
 
 static const char *type_name(cl_device_type t)
@@ -64,6 +71,7 @@ int cldqn_cmd_devices(int argc, char **argv)
             last_platform = d->platform_index;
         }
         printf("  device %d: %s\n", d->index, d->name);
+        printf("    %-18s %s%s%d\n", "spec", d->spec, d->spec[0] ? " or " : "", d->index);
         printf("    %-18s %s\n", "vendor", d->vendor);
         printf("    %-18s %s\n", "type", type_name(d->type));
         printf("    %-18s %u\n", "compute units", d->compute_units);

@@ -121,7 +121,7 @@ static const key_def keys[] = {
     {"metrics", K_STR, OFF(metrics), 0, CLDQN_CONFIG_PATH_MAX, 0, 0, NULL, 0, SW_NO,
      "metrics JSON-lines path"},
     {"device", K_STR, OFF(device), 0, 256, 0, 0, NULL, 0, SW_NO,
-     "OpenCL device (index or name substring)"},
+     "OpenCL device: PLATFORM:N, exact name, index or unique name part (cldqn devices)"},
     {"backend", K_ENUM, OFF(backend), 0, 0, 0, 0, backend_names, 0, SW_NO, "opencl|ref"},
     {"kernels", K_ENUM, OFF(path), 0, 0, 0, 0, path_names, 0, SW_NO,
      "auto|fused|layered: one fused launch per update, or one kernel per operation"},

@@ -18,8 +18,9 @@
 
 typedef struct {
     cldqn_backend backend;
-    const char
-        *device;    /* index or name substring; NULL: $CLDQN_DEVICE, else first GPU, else first */
+    /* A device spec (PLATFORM:N, exact name, index or unique name part; see
+     * `cldqn devices --help`); NULL: $CLDQN_DEVICE, else first GPU, else first. */
+    const char *device;
     int max_batch;  /* largest minibatch update will see (>= 1) */
     int max_states; /* largest number of states q_values/greedy will see (>= 1) */
     int profile;    /* queue with OpenCL profiling events (see cldqn_qnet_set_trace) */

@@ -140,6 +140,14 @@ expect_error 2 "needs --population" --steps 10
 expect_error 2 "unknown option" --population 2 --no-such-flag 1
 expect_error 1 "rank 0 .*device.*(and 1 other rank)" --population 2 --device no-such-device \
     --steps 10
+expect_error 1 "rank 0 .*no OpenCL platform.*nope" --population 2 --device nope:0 --steps 10
+# A device spec means on every rank what it means to cldqn train.
+if "$BIN" devices 2> /dev/null | grep -q '^    spec  *pocl:0 or'; then
+    mpi 2 train --population 2 --steps 300 --learning-starts 100 --quiet --device pocl:0 \
+        --out "$T/spec.safetensors" > "$T/out" 2> "$T/err" || fail "--device pocl:0: $(cat "$T/err")"
+    [ "$(grep -c '^rank [01] on .* on basic-' "$T/out")" -eq 2 ] ||
+        fail "--device pocl:0 did not put both ranks on basic: $(cat "$T/out")"
+fi
 mpi 2 --help > "$T/out" 2>&1 || fail "--help"
 grep -q "local rank mod GPU count" "$T/out" || fail "--help: device rule"
 [ "$(grep -c '^usage: mpirun' "$T/out")" -eq 1 ] || fail "--help printed by more than rank 0"

@@ -5,9 +5,10 @@
  * params, grad, Adam m and v and the loss (0 = bit-identical) and whether the
  * greedy next action agrees, then times warm updates with the host wall clock
  * (upload + launch + 8-byte read-back of loss and next action), best-of and
- * median. Device as clrt picks it (index, name, $CLDQN_DEVICE).
+ * median. Device as clrt picks it (a spec as `cldqn devices --help` lists:
+ * PLATFORM:N, exact name, index, unique name part; or $CLDQN_DEVICE).
  *
- *   fused_bench [--device N|name] [--hidden H] [--layers L] [--batch B] [--embed E]
+ *   fused_bench [--device SPEC] [--hidden H] [--layers L] [--batch B] [--embed E]
  *               [--mode mean|sample] [--loss mse|huber] [--adam torch|keras]
  *               [--clip X] [--steps N] [--reps R] [--wg W] [--sweep]
  *               [--beta1 B1] [--beta2 B2] [--touch N] [--table 0|1]

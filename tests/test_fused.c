@@ -327,7 +327,10 @@ static void run_case(const fused_case *c)
     worst_share = 0;
     run_case_mode(c, 0);
     run_case_mode(c, 1);
-    printf("worst error %.3g of its bound ", worst_share);
+    if (c->mode == CLDQN_UPDATE_PER_SAMPLE && !exact_device)
+        printf("per-sample on a device without CR divide/sqrt: differences not asserted ");
+    else
+        printf("worst error %.3g of its bound ", worst_share);
 }
 
 static void test_seed_shape_mse_torch(void)

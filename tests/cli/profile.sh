@@ -122,10 +122,16 @@ cmp -s "$T/l.st" "$T/l2.st" || fail "layered: --profile changed the checkpoint"
 
 # --- a run that stops: SIGINT, and the numeric guard --------------------------
 # Both still write the trace of what ran.
-"$BIN" train --quiet --steps 300000 --out "$T/i.st" --profile "$T/int.json" --profile-steps 0 \
+# Interrupted once training runs (its progress line): Intel's CPU runtime
+# swallows a SIGINT that comes while it builds the kernels, before cldqn's
+# handler is installed, and its start-up can take over 2 s on a busy machine.
+"$BIN" train --steps 300000 --out "$T/i.st" --profile "$T/int.json" --profile-steps 0 \
     > "$T/int.out" 2> "$T/int.err" &
 pid=$!
-sleep 2
+for _ in $(seq 150); do
+    grep -q "steps" "$T/int.err" 2> /dev/null && break
+    sleep 0.2
+done
 kill -INT $pid
 wait $pid
 rc=$?

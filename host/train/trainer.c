@@ -469,6 +469,22 @@ cldqn_status cldqn_policy_from_params(const cldqn_layout *lay, const float *para
  * is cut off here and counts as not delivering. */
 #define EVAL_MAX_STEPS 200
 
+/* Did a counter going from `before` to `after` pass a multiple of k? With one
+ * step at a time this is `after % k == 0`. */
+static int crossed(int64_t before, int64_t after, int64_t k)
+{
+    return after / k > before / k;
+}
+
+/* The schedule of evaluations: agent g's iteration from env step before to
+ * after evaluates (exact evaluation needs plain Taxi). */
+static int eval_due(const agent *g, int64_t before, int64_t after)
+{
+    const cldqn_config *c = &g->cfg;
+    return c->eval_every > 0 && crossed(before, after, c->eval_every) && !c->taxi.is_rainy &&
+           !c->taxi.fickle_passenger;
+}
+
 /* Exact greedy evaluation of agent i (stats' eval fields). */
 static cldqn_status evaluate(cldqn_trainer *t, int i)
 {
@@ -517,8 +533,9 @@ static cldqn_status resume_eval(cldqn_trainer *t, int i)
 {
     agent *g = &t->a[i];
     const cldqn_config *c = &g->cfg;
-    if (!c->until_optimal || c->eval_every <= 0 || g->stats.steps == 0 ||
-        g->stats.steps % c->eval_every || c->taxi.is_rainy || c->taxi.fickle_passenger)
+    /* Checkpoints are written at the end of an iteration of n_envs steps. */
+    if (!c->until_optimal || g->stats.steps < g->n_envs ||
+        !eval_due(g, g->stats.steps - g->n_envs, g->stats.steps))
         return CLDQN_OK;
     cldqn_status st = evaluate(t, i);
     if (!st) note_optimal(g);
@@ -654,13 +671,6 @@ static void end_episode(cldqn_trainer *t, const cldqn_train_hooks *h, int i, int
     t->report = 0;
     s->loss_sum = 0;
     s->loss_count = 0;
-}
-
-/* Did a counter going from `before` to `after` pass a multiple of k? With one
- * step at a time this is `after % k == 0`. */
-static int crossed(int64_t before, int64_t after, int64_t k)
-{
-    return after / k > before / k;
 }
 
 /* Updates earned by the env steps before+1 .. after: one per step j that is
@@ -867,8 +877,7 @@ cldqn_status cldqn_trainer_run(cldqn_trainer *t, const cldqn_train_hooks *h)
             for (int e = 0; e < g->n_envs && !seed_term; e++)
                 if (ends_episode(g, e))
                     end_episode(t, h, i, e, c->target_every == 0 ? 0 : g->res[e].terminated);
-            if (c->eval_every > 0 && crossed(g->before, g->stats.steps, c->eval_every) &&
-                !c->taxi.is_rainy && !c->taxi.fickle_passenger) {
+            if (eval_due(g, g->before, g->stats.steps)) {
                 p0 = phase_begin(t);
                 st = evaluate(t, i);
                 phase_end(t, "evaluation", p0);

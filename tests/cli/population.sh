@@ -202,4 +202,12 @@ grep -qE "^ +0 +1 .* 50000 +7.930 +0.000$" "$T/o1" || fail "until-optimal row: $
     fail "until-optimal resume: $(cat "$T/err")"
 grep -q ", 0 launches" "$T/o2" || fail "until-optimal resume trained on: $(cat "$T/o2")"
 grep -qE "^ +0 +1 .* 50000 +7.930 +0.000$" "$T/o2" || fail "until-optimal resume row: $(cat "$T/o2")"
+# ... also with envs, whose evaluation steps need not be multiples of
+# eval-every (3 envs, eval-every 700: the optimum at 74202).
+"$BIN" train --population 1 --seed 1 --envs 3 --eval-every 700 --until-optimal --quiet \
+    --out "$T/o3.safetensors" > "$T/o1" 2> "$T/err" || fail "until-optimal, 3 envs: $(cat "$T/err")"
+grep -qE "^ +0 +1 .* 74202 +7.930 +0.000$" "$T/o1" || fail "until-optimal, 3 envs: $(cat "$T/o1")"
+"$BIN" train --resume "$T/o3.safetensors" --steps 400000 --quiet > "$T/o2" 2> "$T/err" ||
+    fail "until-optimal resume, 3 envs: $(cat "$T/err")"
+grep -q ", 0 launches" "$T/o2" || fail "until-optimal resume, 3 envs, trained on: $(cat "$T/o2")"
 echo "population.sh: ok"

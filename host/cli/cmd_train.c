@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,39 @@ static volatile sig_atomic_t stop_signal = 0;
 static void on_signal(int sig)
 {
     stop_signal = sig;
+}
+
+/* SIGINT and SIGTERM are held from the start of `train` until cldqn's own
+ * handler is in place: an OpenCL runtime may install handlers of its own
+ * while it sets up (Intel's CPU runtime swallows the signal, PoCL's compiler
+ * can die mid-write of its cache), and the runtime's threads, started
+ * meanwhile, inherit the mask. A signal that comes during start-up is
+ * delivered to cldqn's handler once it is released. */
+static sigset_t held_signals;
+
+static void hold_signals(void)
+{
+    sigemptyset(&held_signals);
+    sigaddset(&held_signals, SIGINT);
+    sigaddset(&held_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &held_signals, NULL);
+}
+
+/* cldqn's handler, then the held signals released: 1 (after saying so) if
+ * one came during start-up, when nothing has been trained or written. */
+static int catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    pthread_sigmask(SIG_UNBLOCK, &held_signals, NULL);
+    if (!stop_signal) return 0;
+    fprintf(stderr, "cldqn: interrupted by %s during start-up; nothing was trained or written\n",
+            stop_signal == SIGTERM ? "SIGTERM" : "SIGINT");
+    return 1;
 }
 
 /* The sweepable keys from the key table, indented and wrapped, then the
@@ -190,6 +224,11 @@ static int train_population(const cldqn_config *cfg, cldqn_config *cfgs, int n,
         free(cfgs);
         return 1;
     }
+    if (catch_signals()) {
+        cldqn_population_free(p);
+        free(cfgs);
+        return 128 + stop_signal;
+    }
     pop_ctx ctx = {0};
     /* A resumed run appends to its metrics, as the solo trainer's does. */
     if (cfg->metrics[0] && !(ctx.metrics = fopen(cfg->metrics, resume ? "a" : "w"))) {
@@ -211,12 +250,6 @@ static int train_population(const cldqn_config *cfg, cldqn_config *cfgs, int n,
         free(cfgs);
         return 1;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
     cldqn_train_hooks hooks = {0};
     hooks.ctx = &ctx;
     hooks.on_episode = pop_on_episode;
@@ -477,6 +510,7 @@ int cldqn_cmd_train(int argc, char **argv)
 
 int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *run_ctx)
 {
+    hold_signals();
     int pop_k = 0;
     if (take_population_args(&argc, argv, &pop_k)) return 2;
     const char *preset = NULL, *config_file = NULL, *resume = NULL;
@@ -618,6 +652,8 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
         }
         int rc;
         if (run) {
+            /* cldqn-mpi put its own handler in place before MPI_Init. */
+            pthread_sigmask(SIG_UNBLOCK, &held_signals, NULL);
             rc = run(run_ctx, &cfg, cfg.population, sweep, n_sweep);
         } else {
             cldqn_config *cfgs = NULL;
@@ -658,6 +694,10 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
         cldqn_trainer_free(t);
         return rc;
     }
+    if (catch_signals()) {
+        cldqn_trainer_free(t);
+        return 128 + stop_signal;
+    }
     if (cfg.summary && !cfg.quiet) {
         cldqn_layout lay = *cldqn_qnet_layout(cldqn_trainer_qnet(t));
         cldqn_print_model_summary(&lay, stdout);
@@ -675,12 +715,6 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
         fprintf(stderr, "training preset '%s', seed %" PRIu64 "%s, on %s%s\n", cfg.preset, cfg.seed,
                 envs, cldqn_qnet_device_name(cldqn_trainer_qnet(t)), resume ? " (resumed)" : "");
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
     cldqn_trace *trace = NULL;
     if (cfg.profile[0] && start_profile(&cfg, t, &trace) != CLDQN_OK) {
         cldqn_cli_error("--profile");

@@ -3,6 +3,7 @@
 #include "cldqn/files.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -103,4 +104,26 @@ int cldqn_output_same(const char *a, const char *b)
     free(db);
     free(bb);
     return same;
+}
+
+cldqn_status cldqn_open_regular(const char *prefix, const char *path, FILE **out, size_t *size)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return cldqn_fail(CLDQN_ERR_IO, "%scannot open '%s': %s", prefix, path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return cldqn_fail(CLDQN_ERR_IO, "%s'%s' is not a regular file", prefix, path);
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        return cldqn_fail(CLDQN_ERR_IO, "%scannot open '%s': %s", prefix, path, strerror(e));
+    }
+    if (size) *size = (size_t)sb.st_size;
+    *out = f;
+    return CLDQN_OK;
 }

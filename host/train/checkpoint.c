@@ -531,19 +531,10 @@ static int read_all(FILE *fp, void *buf, size_t n)
 cldqn_status cldqn_st_read(const char *path, cldqn_st_file **out)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return cldqn_fail(CLDQN_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return cldqn_fail(CLDQN_ERR_IO, "'%s' is not a regular file", path);
-    }
-    int fl = fcntl(fd, F_GETFL);
-    FILE *fp = fl == -1 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1 ? NULL : fdopen(fd, "rb");
-    if (!fp) {
-        close(fd);
-        return cldqn_fail(CLDQN_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    }
+    FILE *fp;
+    size_t fsize;
+    cldqn_status ost = cldqn_open_regular("", path, &fp, &fsize);
+    if (ost != CLDQN_OK) return ost;
     cldqn_st_file *f = calloc(1, sizeof *f);
     if (f) f->path = strdup(path);
     if (!f || !f->path) {
@@ -551,7 +542,7 @@ cldqn_status cldqn_st_read(const char *path, cldqn_st_file **out)
         cldqn_st_free(f);
         return cldqn_fail(CLDQN_ERR_NOMEM, "out of memory reading '%s'", path);
     }
-    f->size = (size_t)sb.st_size;
+    f->size = fsize;
     parser ps = {0, 0, path};
     cldqn_status st = CLDQN_OK;
     unsigned char prefix[8];

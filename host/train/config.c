@@ -9,14 +9,13 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "cldqn/files.h"
 
 typedef enum { K_INT, K_I64, K_U64, K_FLOAT, K_DOUBLE, K_BOOL, K_STR, K_ENUM } key_type;
 
@@ -424,20 +423,10 @@ static char *trim(char *s)
 
 cldqn_status cldqn_config_load_file(cldqn_config *cfg, const char *path)
 {
-    /* O_NONBLOCK: a FIFO is refused, not waited on; a directory is no config. */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return cldqn_fail(CLDQN_ERR_IO, "--config: cannot open '%s': %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return cldqn_fail(CLDQN_ERR_IO, "--config: '%s' is not a regular file", path);
-    }
-    FILE *f = fdopen(fd, "r");
-    if (!f) {
-        close(fd);
-        return cldqn_fail(CLDQN_ERR_IO, "--config: cannot open '%s': %s", path, strerror(errno));
-    }
+    /* A FIFO is refused, not waited on; a directory is no config. */
+    FILE *f;
+    cldqn_status ost = cldqn_open_regular("--config: ", path, &f, NULL);
+    if (ost != CLDQN_OK) return ost;
     char line[2048];
     int lineno = 0, settings = 0;
     cldqn_status st = CLDQN_OK;

@@ -8,6 +8,8 @@
 #ifndef CLDQN_FILES_H
 #define CLDQN_FILES_H
 
+#include <stdio.h>
+
 #include "cldqn/status.h"
 
 /* Longest suffix the writers append to a path: ".state" + ".tmp.XXXXXX". */
@@ -23,5 +25,12 @@ cldqn_status cldqn_output_check(const char *what, const char *path, int suffix, 
 /* Whether a and b name the same file: the same directory (resolved) and the
  * same last component. Missing directories compare by their text. */
 int cldqn_output_same(const char *a, const char *b);
+
+/* Opens PATH for reading if it is a regular file: a FIFO or device is
+ * refused without waiting on it (opened O_NONBLOCK, which a regular file
+ * ignores), a directory refused too. *size gets the file's size when not
+ * NULL. Errors are CLDQN_ERR_IO, "PREFIX'PATH' is not a regular file" or
+ * "PREFIXcannot open 'PATH': REASON" (prefix "" or e.g. "--config: "). */
+cldqn_status cldqn_open_regular(const char *prefix, const char *path, FILE **out, size_t *size);
 
 #endif

@@ -12,44 +12,31 @@
 # Usage: bash config_files.sh /path/to/cldqn /path/to/source
 set -u
 BIN=$1
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
-one_line() { # RC PATTERN ARGS...
-    local want=$1 pat=$2
-    shift 2
-    local err rc
-    err=$(timeout 10 "$BIN" train "$@" 2>&1 > /dev/null)
-    rc=$?
-    [ $rc -eq "$want" ] || fail "train $*: exit $rc, expected $want: $err"
-    [ "$(echo "$err" | wc -l)" -eq 1 ] || fail "train $*: more than one line: $err"
-    echo "$err" | grep -q -- "$pat" || fail "train $*: '$err' lacks '$pat'"
-}
+. "$(dirname "$0")/lib.bash"
+# refused RC PATTERN ARGS...: train ARGS exits RC with one line matching PATTERN.
+refused() { one_line "$1" "$2" timeout 10 "$BIN" train "${@:3}" > /dev/null; }
 
 "$BIN" train --preset seed --print-config > "$T/seed.cfg" || fail "print-config"
 grep -Eq '^preset += seed ' "$T/seed.cfg" || fail "no 'preset = seed' line: $(head -2 "$T/seed.cfg")"
 "$BIN" train --config "$T/seed.cfg" --print-config > "$T/again.cfg" || fail "reading it back"
 cmp -s "$T/seed.cfg" "$T/again.cfg" || fail "not a fixed point: $(diff "$T/seed.cfg" "$T/again.cfg")"
 "$BIN" train --preset seed --config "$T/seed.cfg" --print-config > /dev/null || fail "same preset"
-one_line 2 "starts from preset 'seed', the run from 'default'" --preset default --config "$T/seed.cfg"
+refused 2 "starts from preset 'seed', the run from 'default'" --preset default --config "$T/seed.cfg"
 printf 'gamma = 0.5\npreset = seed\n' > "$T/late.cfg"
-one_line 2 "must be the file's first setting" --config "$T/late.cfg"
+refused 2 "must be the file's first setting" --config "$T/late.cfg"
 "$BIN" train --steps 300 --learning-starts 100 --quiet --out "$T/a.st" > /dev/null || fail "a.st"
-one_line 2 "starts from preset 'seed', the run from 'default'" --resume "$T/a.st" --config "$T/seed.cfg"
+refused 2 "starts from preset 'seed', the run from 'default'" --resume "$T/a.st" --config "$T/seed.cfg"
 
 mkdir "$T/dir"
-one_line 2 "'$T/dir' is not a regular file" --config "$T/dir" --steps 300 --quiet --out "$T/d.st"
+refused 2 "'$T/dir' is not a regular file" --config "$T/dir" --steps 300 --quiet --out "$T/d.st"
 [ ! -e "$T/d.st" ] || fail "training ran on a directory config"
 mkfifo "$T/fifo"
-one_line 2 "is not a regular file" --config "$T/fifo"
+refused 2 "is not a regular file" --config "$T/fifo"
 
 {
     printf '# '
     printf 'x%.0s' $(seq 1 2047)
     printf 'lr = 0.5\n'
 } > "$T/long.cfg"
-one_line 2 "long.cfg:1: line longer than 2046 bytes" --config "$T/long.cfg" --print-config
+refused 2 "long.cfg:1: line longer than 2046 bytes" --config "$T/long.cfg" --print-config
 echo "ok"

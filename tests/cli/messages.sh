@@ -13,23 +13,7 @@
 set -u
 BIN=$1
 SRC=$2
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
-one_line() { # RC PATTERN CMD...: stderr is one line matching PATTERN, exit RC
-    local want=$1 pat=$2
-    shift 2
-    local err rc
-    err=$("$@" 2>&1 > /dev/null)
-    rc=$?
-    [ $rc -eq "$want" ] || fail "$*: exit $rc, expected $want: $err"
-    [ "$(echo "$err" | wc -l)" -eq 1 ] || fail "$*: more than one line: $err"
-    echo "$err" | grep -q -- "$pat" || fail "$*: '$err' lacks '$pat'"
-    echo "$err"
-}
+. "$(dirname "$0")/lib.bash"
 "$BIN" train --steps 1200 --learning-starts 200 --quiet --out "$T/a.st" > /dev/null ||
     fail "training a.st"
 

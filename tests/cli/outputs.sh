@@ -8,12 +8,7 @@
 # Usage: bash outputs.sh /path/to/cldqn /path/to/source
 set -u
 BIN=$1
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
+. "$(dirname "$0")/lib.bash"
 FAST=(--steps 3000 --learning-starts 100 --quiet)
 
 refused() { # PATTERN ARGS...: one line matching PATTERN, exit 1, no training

@@ -12,12 +12,9 @@
 # Usage: bash resume_limits.sh /path/to/cldqn /path/to/source
 set -u
 BIN=$(realpath "$1")
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
+. "$(dirname "$0")/lib.bash"
+# refused RC PATTERN ARGS...: train ARGS exits RC with one line matching PATTERN.
+refused() { one_line "$1" "$2" "$BIN" train "${@:3}" > /dev/null; }
 cd "$T" || fail "cd"
 
 # 3. A printed config names no checkpoint; --seed 9 then writes seed 9's.
@@ -27,28 +24,18 @@ grep -Eq '^out += +#' cfg || fail "printed config pins a checkpoint name: $(grep
 [ -f cldqn-default-seed9.safetensors ] || fail "no cldqn-default-seed9.safetensors: $(ls)"
 [ ! -e cldqn-default-seed1.safetensors ] || fail "seed 1's name used for a seed 9 run"
 
-one_line() { # RC PATTERN ARGS...
-    local want=$1 pat=$2
-    shift 2
-    local err rc
-    err=$("$BIN" train "$@" 2>&1 > /dev/null)
-    rc=$?
-    [ $rc -eq "$want" ] || fail "train $*: exit $rc, expected $want: $err"
-    [ "$(echo "$err" | wc -l)" -eq 1 ] || fail "train $*: more than one line: $err"
-    echo "$err" | grep -q -- "$pat" || fail "train $*: '$err' lacks '$pat'"
-}
 
 # 4. The seed of a resumed run.
 "$BIN" train --steps 600 --learning-starts 100 --quiet --out a.st > /dev/null || fail "a.st"
 cp a.st a0.st && cp a.st.state a0.st.state
-one_line 2 "keeps its seed 1" --resume a.st --seed 9
+refused 2 "keeps its seed 1" --resume a.st --seed 9
 printf 'seed = 9\n' > seed9.cfg
-one_line 2 "keeps its seed 1" --resume a.st --config seed9.cfg
+refused 2 "keeps its seed 1" --resume a.st --config seed9.cfg
 cmp -s a.st a0.st && cmp -s a.st.state a0.st.state || fail "a refused resume changed the files"
 
 # 8. Limits already behind the checkpoint.
-one_line 2 "at 600 env steps already" --resume a.st --steps 100
-one_line 2 "at 600 env steps already" --resume a.st --steps 600
+refused 2 "at 600 env steps already" --resume a.st --steps 100
+refused 2 "at 600 env steps already" --resume a.st --steps 600
 "$BIN" train --resume a.st --steps 700 --quiet > /dev/null 2> err || fail "resume to 700: $(cat err)"
 
 # An exactly optimal checkpoint resumed with --until-optimal trains no more.

@@ -617,6 +617,8 @@ static cldqn_status learn(cldqn_trainer *t)
             if (g->done || g->n_updates <= r) continue;
             cldqn_status st = sample(t, g, &t->u_batch[n]);
             if (st) return st;
+            if (g->cfg.lr_schedule != CLDQN_LR_CONSTANT)
+                cldqn_qnets_set_lr(t->net, i, cldqn_config_lr(&g->cfg, g->stats.steps));
             g->act_state = -1;
             t->u_net[n] = i;
             t->u_next[n++] = g->next;
@@ -689,7 +691,7 @@ static int64_t updates_due(const agent *g, int64_t before, int64_t after)
      * step with enough, minus one, bounds the steps that count. */
     int64_t lo = after - (pushed - need) - 1;
     if (lo < before) lo = before;
-    return after / c->train_every - lo / c->train_every;
+    return (after / c->train_every - lo / c->train_every) * c->grad_steps;
 }
 
 static int ends_episode(const agent *g, int e)
@@ -762,7 +764,7 @@ static cldqn_status step_envs(cldqn_trainer *t, const cldqn_train_hooks *h, int 
             end_episode(t, h, i, 0, 1);
             return CLDQN_OK;
         }
-        if (can_learn && crossed(before, after, c->train_every)) g->n_updates = 1;
+        if (can_learn && crossed(before, after, c->train_every)) g->n_updates = c->grad_steps;
         g->next = g->res[0].next_state;
         return CLDQN_OK;
     }

@@ -75,6 +75,7 @@ typedef struct {
      * between its two renames from a state paired with foreign weights. */
     char *saved_path;
     uint64_t saved_hash;
+    float *best; /* (total) weights of the best evaluation (stats.have_best) */
 } agent;
 
 struct cldqn_trainer {
@@ -139,6 +140,7 @@ static void agent_free(agent *g)
     free(g->b_reward);
     free(g->b_term);
     free(g->saved_path);
+    free(g->best);
 }
 
 void cldqn_trainer_free(cldqn_trainer *t)
@@ -308,6 +310,19 @@ static void agent_restore(agent *g, const cldqn_train_state *s)
     g->stats.epsilon = cldqn_config_epsilon(&g->cfg, g->stats.steps);
 }
 
+/* The best evaluation's weights from a loaded state (after agent_restore). */
+static cldqn_status agent_restore_best(agent *g, const cldqn_train_state *s, size_t total)
+{
+    if (!s->best) return CLDQN_OK;
+    if (!(g->best = malloc(total * sizeof(float))))
+        return cldqn_fail(CLDQN_ERR_NOMEM, "out of memory keeping the best weights");
+    memcpy(g->best, s->best, total * sizeof(float));
+    g->stats.have_best = 1;
+    g->stats.best_steps = s->best_steps;
+    g->stats.best_return = s->best_return;
+    return CLDQN_OK;
+}
+
 static cldqn_status resume_eval(cldqn_trainer *t, int i);
 
 /* k agents from cfgs, fresh or (paths) continuing from paths[i] (PATH and
@@ -349,6 +364,7 @@ static cldqn_status loop_create(const cldqn_config *cfgs, int k, const char *con
                 memcpy(init[j] + (size_t)i * total, from[j], total * sizeof(float));
             adam[i] = s.adam_step;
             agent_restore(g, &s);
+            st = agent_restore_best(g, &s, total);
             if (g->stats.elapsed > t->elapsed) t->elapsed = g->stats.elapsed;
             g->saved_path = strdup(paths[i]); /* NULL only loses the crash recovery */
         }
@@ -503,6 +519,16 @@ static cldqn_status evaluate(cldqn_trainer *t, int i)
     g->stats.have_eval = 1;
     /* Returns are integers, so the mean over 300 starts is a multiple of 1/300. */
     g->stats.reached_optimal = fabs(g->stats.eval.mean_return - g->stats.optimal_return) < 1e-6;
+    /* Keep the best weights (ties: the latest): a run that stops while its
+     * greedy policy oscillates still leaves its best policy behind. */
+    if (g->stats.have_best && g->stats.eval.mean_return < g->stats.best_return) return CLDQN_OK;
+    if (!g->best && !(g->best = malloc(t->lay.total * sizeof(float))))
+        return cldqn_fail(CLDQN_ERR_NOMEM, "out of memory keeping the best weights");
+    st = cldqn_qnets_read(t->net, i, CLDQN_BUF_PARAMS, g->best);
+    if (st) return st;
+    g->stats.have_best = 1;
+    g->stats.best_steps = g->stats.steps;
+    g->stats.best_return = g->stats.eval.mean_return;
     return CLDQN_OK;
 }
 
@@ -973,6 +999,9 @@ static cldqn_status save_agent(cldqn_trainer *t, int i, const char *path)
         .elapsed = g->stats.elapsed,
         .n_envs = g->n_envs,
         .envs = envs,
+        .best = g->stats.have_best ? g->best : NULL,
+        .best_steps = g->stats.best_steps,
+        .best_return = g->stats.best_return,
     };
     for (int r = 0; r < CLDQN_RETURN_WINDOW; r++) s.returns[r] = g->returns[r];
     char idx[16];

@@ -65,6 +65,11 @@ typedef struct {
     int reached_optimal;          /* the latest evaluation equals the optimum */
     int64_t optimal_steps, optimal_updates; /* counters when it first did */
     double optimal_elapsed;
+    /* The best evaluation so far (ties: the latest), whose weights the
+     * checkpoints hold; have_best 0 before the first evaluation. */
+    int have_best;
+    int64_t best_steps;
+    double best_return;
 } cldqn_train_stats;
 
 /* A trainer runs K agents through one loop: cldqn_trainer_create and

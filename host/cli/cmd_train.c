@@ -299,6 +299,17 @@ static int train_population(const cldqn_config *cfg, cldqn_config *cfgs, int n,
                 "cldqn: interrupted by %s; checkpoints saved (continue with --resume %s "
                 "--population %d)\n",
                 rc == 128 + SIGTERM ? "SIGTERM" : "SIGINT", cfg->out, n);
+    if (rc == 0 && cfg->until_optimal) {
+        int missed = 0;
+        for (int i = 0; i < n; i++) missed += !cldqn_population_stats(p, i)->optimal_steps;
+        if (missed) {
+            fprintf(stderr,
+                    "cldqn: --until-optimal: %d of %d agents reached a limit before the optimum "
+                    "(their checkpoints hold their best evaluation)\n",
+                    missed, n);
+            rc = CLDQN_EXIT_NOT_OPTIMAL;
+        }
+    }
     if (end_profile(cfg, trace) && !rc) rc = 1;
     cldqn_population_free(p);
     free(cfgs);
@@ -795,10 +806,22 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
         fmt_count(ups, sizeof ups, s->optimal_updates);
         printf("reached the exact optimum after %s env steps, %s updates, %.1f s\n", steps, ups,
                s->optimal_elapsed);
-    } else if (cfg.until_optimal) {
-        printf("did not reach the optimum within the limits\n");
+    }
+    if (s->have_best && s->best_steps != s->steps) {
+        fmt_count(steps, sizeof steps, s->best_steps);
+        printf("the checkpoint holds the best evaluation's weights: mean return %.3f at %s env "
+               "steps\n",
+               s->best_return, steps);
     }
     if (rc == 0) printf("checkpoint: %s\n", cfg.out);
+    if (rc == 0 && cfg.until_optimal && !s->optimal_steps) {
+        fmt_count(steps, sizeof steps, s->steps);
+        fprintf(stderr,
+                "cldqn: --until-optimal: a limit came first (%s env steps); the best greedy mean "
+                "return was %.3f of %.3f\n",
+                steps, s->have_best ? s->best_return : NAN, s->optimal_return);
+        rc = CLDQN_EXIT_NOT_OPTIMAL;
+    }
     if (end_profile(&cfg, trace)) rc = 1;
     cldqn_trainer_free(t);
     return rc;

@@ -510,9 +510,9 @@ cldqn_status cldqn_config_check(const cldqn_config *c)
     if (c->eps_end > c->eps_start)
         return cldqn_fail(CLDQN_ERR_ARG, "--eps-end: %g is larger than --eps-start %g",
                           (double)c->eps_end, (double)c->eps_start);
-    if (c->until_optimal && (c->taxi.is_rainy || c->taxi.fickle_passenger))
+    if (c->until_optimal && c->taxi.fickle_passenger)
         return cldqn_fail(CLDQN_ERR_ARG,
-                          "--until-optimal: needs deterministic Taxi (no --rainy/--fickle)");
+                          "--until-optimal: needs a Markov model of Taxi (no --fickle)");
     if (c->until_optimal && c->eval_every <= 0)
         return cldqn_fail(CLDQN_ERR_ARG, "--until-optimal: needs --eval-every > 0");
     if (c->envs > 1 && c->target_every == 0)

@@ -95,9 +95,9 @@
 #define FU_IN_NS     FUL_IN_NS(FU_BP)
 #define FU_IN_R      FUL_IN_R(FU_BP)
 #define FU_IN_T      FUL_IN_T(FU_BP)
+#define FU_IN_D      FUL_IN_D(FU_BP)
 #define FU_IN_G      FUL_IN_G(FU_BP)
 #define FU_IN_ADAM   FUL_IN_ADAM(FU_BP)
-#define FU_IN_GAMMA  FUL_IN_GAMMA(FU_BP)
 #define FU_IN_HYP    FUL_IN_HYP(FU_BP)
 #define FU_IN_STRIDE FUL_IN_STRIDE(FU_BP)
 
@@ -558,13 +558,13 @@ float fu_qmax(const __global float *qnT, int ld, int b)
     return mx;
 }
 
-/* TD target of sample b: y = r + gamma (1 - term) max_a Q_target(s'), the
+/* TD target of sample b: y = r + disc (1 - term) max_a Q_target(s'), the
  * max from the target Q-values qnT (A, ld) or, with tt, from the table. */
-float fu_td_target(const __global float *qnT, int ld, int b, float r, float term, float gamma,
+float fu_td_target(const __global float *qnT, int ld, int b, float r, float term, float disc,
                    int tt, const __global float *ws, int ns)
 {
     const float mx = tt ? ws[FU_TMAX + ns] : fu_qmax(qnT, ld, b);
-    return r + gamma * (1.0f - term) * mx;
+    return r + disc * (1.0f - term) * mx;
 }
 
 /* The whole update of one network by the calling work-group.
@@ -577,14 +577,15 @@ float fu_td_target(const __global float *qnT, int ld, int b, float r, float term
  * lane of a forward is computed alone. */
 void fu_update(__global float *params, __global float *grad, __global float *m, __global float *v,
                const __global float *target, const __global int *in, __global float *ws,
-               __global int *out, int B, float gamma, float b1, float b2, float eps, float omb1,
-               float omb2, float huber_delta, float max_norm, int tt)
+               __global int *out, int B, float b1, float b2, float eps, float omb1, float omb2,
+               float huber_delta, float max_norm, int tt)
 {
     const int lid = get_local_id(0), wg = get_local_size(0);
     const int ld = (B + 15) / 16 * 16;
     const __global int *st = in + FU_IN_S, *act = in + FU_IN_A, *nst = in + FU_IN_NS;
     const __global float *rew = (const __global float *)(in + FU_IN_R);
     const __global float *term = (const __global float *)(in + FU_IN_T);
+    const __global float *disc = (const __global float *)(in + FU_IN_D);
     const __global float *adam = (const __global float *)(in + FU_IN_ADAM);
     __global int *rows = (__global int *)(ws + FU_ROWS);
     (void)huber_delta;
@@ -632,7 +633,7 @@ void fu_update(__global float *params, __global float *grad, __global float *m, 
                 for (int a = 0; a < FU_A; a++) dq[a * ld + b] = 0.0f;
                 continue;
             }
-            const float y = fu_td_target(qnT, ld, b, rew[b], term[b], gamma, tt, ws, nst[b]);
+            const float y = fu_td_target(qnT, ld, b, rew[b], term[b], disc[b], tt, ws, nst[b]);
             const int ab = act[b];
             const float d = qT[ab * ld + b] - y;
             float lo, g;
@@ -688,7 +689,7 @@ void fu_update(__global float *params, __global float *grad, __global float *m, 
     {
         const __global float *qnT = ws + ((FU_L & 1) ? FU_TA : FU_TB);
         for (int b = lid; b < B; b += wg)
-            ws[FU_YS + b] = fu_td_target(qnT, ld, b, rew[b], term[b], gamma, tt, ws, nst[b]);
+            ws[FU_YS + b] = fu_td_target(qnT, ld, b, rew[b], term[b], disc[b], tt, ws, nst[b]);
     }
     FU_SYNC();
     for (int i = 0; i < B; i++) {
@@ -738,12 +739,11 @@ void fu_update(__global float *params, __global float *grad, __global float *m, 
 /* One network: the launch is one work-group. */
 __kernel void fused_update(__global float *params, __global float *grad, __global float *m,
                            __global float *v, const __global float *target, const __global int *in,
-                           __global float *ws, __global int *out, int B, float gamma, float b1,
-                           float b2, float eps, float omb1, float omb2, float huber_delta,
-                           float max_norm)
+                           __global float *ws, __global int *out, int B, float b1, float b2,
+                           float eps, float omb1, float omb2, float huber_delta, float max_norm)
 {
-    fu_update(params, grad, m, v, target, in, ws, out, B, gamma, b1, b2, eps, omb1, omb2,
-              huber_delta, max_norm, 0);
+    fu_update(params, grad, m, v, target, in, ws, out, B, b1, b2, eps, omb1, omb2, huber_delta,
+              max_norm, 0);
 }
 
 /* The same update with max_a Q_target(s') from the table in ws (the host
@@ -751,11 +751,11 @@ __kernel void fused_update(__global float *params, __global float *grad, __globa
 __kernel void fused_update_tt(__global float *params, __global float *grad, __global float *m,
                               __global float *v, const __global float *target,
                               const __global int *in, __global float *ws, __global int *out, int B,
-                              float gamma, float b1, float b2, float eps, float omb1, float omb2,
+                              float b1, float b2, float eps, float omb1, float omb2,
                               float huber_delta, float max_norm)
 {
-    fu_update(params, grad, m, v, target, in, ws, out, B, gamma, b1, b2, eps, omb1, omb2,
-              huber_delta, max_norm, 1);
+    fu_update(params, grad, m, v, target, in, ws, out, B, b1, b2, eps, omb1, omb2, huber_delta,
+              max_norm, 1);
 }
 
 /* ws[FU_TMAX + s] = max_a Q_target(s) for every state, FU_BP states per
@@ -792,13 +792,11 @@ __kernel void fused_target_table(const __global float *target, __global float *w
  * n = agents[g] (only the networks that learn on this step are listed), whose
  * five arrays start at n * FU_NPARAM, packed input at n * FU_IN_STRIDE,
  * scratch at n * FU_SCRATCH and output at 2n. Per network the input also
- * carries gamma (float bits, FU_IN_GAMMA) and the settings fused_update
- * takes as arguments (FU_IN_HYP: beta1, beta2, eps, 1 - beta1, 1 - beta2,
- * Huber delta, max norm), so networks may differ in them; the learning
- * rate travels inside the per-step Adam scalars already. Each group
- * computes exactly what fused_update computes for that network alone. Idle networks are left out
- * of the launch rather than skipped by a branch: PoCL 3 lost the loss store
- * of fu_update when the call sat under a (uniform) condition. */
+ * carries the settings fused_update takes as arguments (FU_IN_HYP: beta1, beta2, eps, 1 - beta1, 1
+ * - beta2, Huber delta, max norm), so networks may differ in them; the learning rate travels inside
+ * the per-step Adam scalars already. Each group computes exactly what fused_update computes for
+ * that network alone. Idle networks are left out of the launch rather than skipped by a branch:
+ * PoCL 3 lost the loss store of fu_update when the call sat under a (uniform) condition. */
 /* Work-group g's network of the population, with or without the table. */
 void fu_update_pop(__global float *params, __global float *grad, __global float *m,
                    __global float *v, const __global float *target, const __global int *in,
@@ -809,9 +807,8 @@ void fu_update_pop(__global float *params, __global float *grad, __global float 
     const __global float *h = (const __global float *)(gin + FU_IN_HYP);
     const size_t po = n * FU_NPARAM;
     fu_update(params + po, grad + po, m + po, v + po, target + po, gin, ws + n * FU_SCRATCH,
-              out + 2 * n, B, as_float(gin[FU_IN_GAMMA]), h[FUL_HYP_B1], h[FUL_HYP_B2],
-              h[FUL_HYP_EPS], h[FUL_HYP_OMB1], h[FUL_HYP_OMB2], h[FUL_HYP_HUBER], h[FUL_HYP_NORM],
-              tt);
+              out + 2 * n, B, h[FUL_HYP_B1], h[FUL_HYP_B2], h[FUL_HYP_EPS], h[FUL_HYP_OMB1],
+              h[FUL_HYP_OMB2], h[FUL_HYP_HUBER], h[FUL_HYP_NORM], tt);
 }
 
 __kernel void fused_update_pop(__global float *params, __global float *grad, __global float *m,

@@ -20,11 +20,11 @@
 #define FUL_IN_NS(bp)     (2 * (bp))      /* (B) next states */
 #define FUL_IN_R(bp)      (3 * (bp))      /* (B) rewards */
 #define FUL_IN_T(bp)      (4 * (bp))      /* (B) terminated */
-#define FUL_IN_G(bp)      (5 * (bp))      /* state to act greedily in afterwards */
-#define FUL_IN_GAMMA(bp)  (5 * (bp) + 1)  /* gamma (fused_update_pop only) */
-#define FUL_IN_ADAM(bp)   (5 * (bp) + 4)  /* (steps <= bp, 2) per-step Adam scalars */
-#define FUL_IN_HYP(bp)    (7 * (bp) + 4)  /* fused_update_pop: the 7 of FUL_HYP_* */
-#define FUL_IN_STRIDE(bp) (7 * (bp) + 12) /* one network's input in a population's */
+#define FUL_IN_D(bp)      (5 * (bp))      /* (B) discount of each bootstrap */
+#define FUL_IN_G(bp)      (6 * (bp))      /* state to act greedily in afterwards */
+#define FUL_IN_ADAM(bp)   (6 * (bp) + 4)  /* (steps <= bp, 2) per-step Adam scalars */
+#define FUL_IN_HYP(bp)    (8 * (bp) + 4)  /* fused_update_pop: the 7 of FUL_HYP_* */
+#define FUL_IN_STRIDE(bp) (8 * (bp) + 12) /* one network's input in a population's */
 /* Order of the settings at FUL_IN_HYP. */
 enum {
     FUL_HYP_B1,

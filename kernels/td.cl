@@ -14,13 +14,14 @@ static inline float row_max(__global const float *q, int A)
     return m;
 }
 
-/* y[b] = r[b] + gamma * (1 - term[b]) * max_a qn[b,a]        qn (B,A), y (B) */
+/* y[b] = r[b] + disc[b] * (1 - term[b]) * max_a qn[b,a]     qn (B,A), y (B) */
 __kernel void td_target(__global const float *qn, __global const float *r,
-                        __global const float *term, int B, int A, float gamma, __global float *y)
+                        __global const float *term, __global const float *disc, int B, int A,
+                        __global float *y)
 {
     uint b = GID();
     if (b >= (uint)B) return;
-    y[b] = r[b] + gamma * (1.0f - term[b]) * row_max(qn + b * (uint)A, A);
+    y[b] = r[b] + disc[b] * (1.0f - term[b]) * row_max(qn + b * (uint)A, A);
 }
 
 /* Mean loss over the taken actions and dq (B,A) = dLoss/dq, zero except at

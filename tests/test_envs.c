@@ -84,7 +84,7 @@ static void ref_update_once(const cldqn_config *c, ref_run *r, cldqn_replay *rb,
         nx[i] = t->next_state;
         te[i] = t->terminated;
     }
-    cldqn_batch b = {B, st, ac, rw, nx, te};
+    cldqn_batch b = {B, st, ac, rw, nx, te, NULL};
     float *grad = malloc(r->lay.total * 4);
     ref_update(&r->lay, &c->learn, r->params, r->target, r->m, r->v, &r->adam_t, &b, grad);
     free(grad);

@@ -224,7 +224,7 @@ static void run_case_mode(const fused_case *c, int table)
             ns[i] = (int32_t)cldqn_rng_below(&br, (uint32_t)S);
             tm[i] = cldqn_rng_below(&br, 5) == 0 ? 1.0f : 0.0f;
         }
-        const cldqn_batch batch = {n, s, a, rw, ns, tm};
+        const cldqn_batch batch = {n, s, a, rw, ns, tm, NULL};
         const int32_t next = (int32_t)cldqn_rng_below(&br, (uint32_t)S);
 
         const float ref_loss = ref_update(&lay, &cfg, p, tg, m, v, &t_ref, &batch, g);
@@ -449,7 +449,7 @@ static void test_denormal_moments(void)
     CU_ASSERT_EQUAL_FATAL(cldqn_fused_create(cl, &lay, &cfg, 32, 0, &f), CLDQN_OK);
     int32_t s[32], a[32], ns[32];
     float rw[32], tm[32];
-    cldqn_batch b = {32, s, a, rw, ns, tm};
+    cldqn_batch b = {32, s, a, rw, ns, tm, NULL};
     int t_ref = 0, t_dev = 0, denormals = 0, mismatches = 0;
     for (int step = 0; step < 160; step++) {
         const uint32_t range = step < 2 ? 500u : 10u; /* then only states 0..9 */
@@ -515,7 +515,7 @@ static void test_bad_input(void)
     int32_t s[5] = {0, 1, 2, 3, 4}, act[5] = {0, 1, 2, 3, 4}, ns[5] = {4, 3, 2, 1, 0};
     float r[5] = {0}, t[5] = {0}, loss;
     int32_t na;
-    cldqn_batch b = {5, s, act, r, ns, t};
+    cldqn_batch b = {5, s, act, r, ns, t, NULL};
     CU_ASSERT_EQUAL(
         cldqn_fused_update(f, buf[0], buf[1], buf[2], buf[3], buf[4], &b, 0, 0, &loss, &na),
         CLDQN_ERR_ARG); /* more than max_batch */

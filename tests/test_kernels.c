@@ -461,20 +461,23 @@ static void test_td_target(void)
     for (int ai = 0; ai < 3; ai++) {
         int A = As[ai];
         float *qn = rand_floats((size_t)B * A, -20, 20), *r = rand_floats(B, -10, 20);
-        float *term = malloc(B * 4);
+        float *term = malloc(B * 4), *disc = rand_floats(B, 0.5f, 1.0f);
         for (int b = 0; b < B; b++) term[b] = (lcg() % 3 == 0) ? 1.0f : 0.0f;
         if (A > 1) qn[1] = qn[0]; /* a tie */
         float *want = malloc(B * 4), *got = filled(B + 1, SENTINEL);
-        ref_td_target(qn, r, term, B, A, 0.95f, want);
+        /* n-step discounts per sample (gamma^m), elementwise: exact. */
+        ref_td_target(qn, r, term, disc, B, A, 0.95f, want);
         cl_mem dq = dev_copy(qn, (size_t)B * A * 4), dr = dev_copy(r, B * 4),
-               dt = dev_copy(term, B * 4), dy = dev_copy(got, (B + 1) * 4);
-        RUN(k, "td_target", (size_t)B, wg, A_MEM(dq), A_MEM(dr), A_MEM(dt), A_INT(B), A_INT(A),
-            A_FLT(0.95f), A_MEM(dy));
+               dt = dev_copy(term, B * 4), dd = dev_copy(disc, B * 4),
+               dy = dev_copy(got, (B + 1) * 4);
+        RUN(k, "td_target", (size_t)B, wg, A_MEM(dq), A_MEM(dr), A_MEM(dt), A_MEM(dd), A_INT(B),
+            A_INT(A), A_MEM(dy));
         dev_read(dy, got, (B + 1) * 4);
         check(got, want, B);
         CU_ASSERT_EQUAL(got[B], SENTINEL);
-        cl_mem mems[] = {dq, dr, dt, dy};
-        for (int i = 0; i < 4; i++) clReleaseMemObject(mems[i]);
+        cl_mem mems[] = {dq, dr, dt, dd, dy};
+        for (int i = 0; i < 5; i++) clReleaseMemObject(mems[i]);
+        free(disc);
         free(qn);
         free(r);
         free(term);

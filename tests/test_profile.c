@@ -129,7 +129,7 @@ static cldqn_status run(cldqn_backend backend, cldqn_update_path path, int profi
     batches *b = malloc(sizeof *b);
     make_batches(b, &sh);
     for (int u = 0; !st && u < UPDATES; u++) {
-        cldqn_batch mb = {BATCH, b->s[u], b->a[u], b->r[u], b->s2[u], b->d[u]};
+        cldqn_batch mb = {BATCH, b->s[u], b->a[u], b->r[u], b->s2[u], b->d[u], NULL};
         st = cldqn_qnet_update_act(net, &mb, b->s2[u][0], &o->loss[u], &o->act[u]);
         if (!st && u == 2) st = cldqn_qnet_sync_target(net);
     }

@@ -87,7 +87,7 @@ static void make_batch(batch_store *bs, int n, const cldqn_net_shape *sh, uint64
         bs->r[i] = (lcg(seed) % 4 == 0) ? 20.0f : unif(seed, -10.0f, 1.0f);
         bs->term[i] = (lcg(seed) % 5 == 0) ? 1.0f : 0.0f;
     }
-    cldqn_batch b = {n, bs->s, bs->a, bs->r, bs->s2, bs->term};
+    cldqn_batch b = {n, bs->s, bs->a, bs->r, bs->s2, bs->term, NULL};
     bs->b = b;
 }
 

@@ -49,9 +49,14 @@ static void test_td_target(void)
     const float qn[] = {1, 4, 2, /**/ -3, -2, -5};
     const float r[] = {-1, 20}, term[] = {0, 1};
     float y[2];
-    ref_td_target(qn, r, term, 2, 3, 0.5f, y);
+    ref_td_target(qn, r, term, NULL, 2, 3, 0.5f, y);
     CU_ASSERT_EQUAL(y[0], -1.0f + 0.5f * 4.0f);
     CU_ASSERT_EQUAL(y[1], 20.0f); /* terminal: no bootstrap */
+    /* n-step returns: each sample's own discount gamma^m. */
+    const float disc[] = {0.25f, 0.9f};
+    ref_td_target(qn, r, term, disc, 2, 3, 0.5f, y);
+    CU_ASSERT_EQUAL(y[0], -1.0f + 0.25f * 4.0f);
+    CU_ASSERT_EQUAL(y[1], 20.0f);
 }
 
 static void test_td_loss_values(void)
@@ -208,7 +213,7 @@ static void random_batch(batch_store *st, int B, int S, int A)
         st->term[i] = below(4) == 0 ? 1.0f : 0.0f;
     }
     if (B >= 3) st->s[B - 1] = st->s[0]; /* a repeated state */
-    st->b = (cldqn_batch){B, st->s, st->a, st->r, st->s2, st->term};
+    st->b = (cldqn_batch){B, st->s, st->a, st->r, st->s2, st->term, NULL};
 }
 
 static void random_params(const cldqn_layout *lay, float *p)
@@ -244,7 +249,7 @@ static double grad_check(const cldqn_net_shape *shape, int B, cldqn_loss_kind ki
     float yf[64];
     double y[64];
     ref_q_forward(&lay, tg, bs.b.next_state, B, qn);
-    ref_td_target(qn, bs.r, bs.term, B, shape->n_actions, 0.9f, yf);
+    ref_td_target(qn, bs.r, bs.term, NULL, B, shape->n_actions, 0.9f, yf);
     for (int i = 0; i < B; i++) y[i] = yf[i];
     for (size_t k = 0; k < P; k++) pd[k] = p[k];
 
@@ -400,7 +405,7 @@ static void test_per_sample_is_sequential(void)
     float l1 = ref_update(&lay, &cfg, p1, tg, m1, v1, &t1, &bs.b, g1);
     float sum = 0;
     for (int i = 0; i < bs.b.n; i++) {
-        cldqn_batch one = {1, bs.s + i, bs.a + i, bs.r + i, bs.s2 + i, bs.term + i};
+        cldqn_batch one = {1, bs.s + i, bs.a + i, bs.r + i, bs.s2 + i, bs.term + i, NULL};
         sum += ref_update(&lay, &cfg, p2, tg, m2, v2, &t2, &one, g2);
     }
     CU_ASSERT_EQUAL(t1, 9);
@@ -551,13 +556,13 @@ static void run_torch_case(cursor *c, int ci)
         CU_ASSERT_FATAL(!c->bad);
         float loss;
         if (cfg.mode == CLDQN_UPDATE_MEAN) {
-            cldqn_batch b = {B, s, a, r, s2, term};
+            cldqn_batch b = {B, s, a, r, s2, term, NULL};
             ref_q_forward(&lay, p, s, B, q);
             loss = ref_update(&lay, &cfg, p, tg, m, v, &t, &b, g);
         } else { /* one sample at a time, to see each sample's Q row */
             float sum = 0;
             for (int i = 0; i < B; i++) {
-                cldqn_batch b = {1, s + i, a + i, r + i, s2 + i, term + i};
+                cldqn_batch b = {1, s + i, a + i, r + i, s2 + i, term + i, NULL};
                 ref_q_forward(&lay, p, s + i, 1, q + (size_t)i * sh.n_actions);
                 sum += ref_update(&lay, &cfg, p, tg, m, v, &t, &b, g);
             }

@@ -235,6 +235,54 @@ static void test_sample_without_replacement(void)
     cldqn_replay_free(rb);
 }
 
+/* n-step returns against each env's own history: 3 envs pushing in turn
+ * into a ring that wraps, episodes ending by termination or truncation at
+ * random; every stored transition's return walks that env's log. */
+static void test_nstep(void)
+{
+    enum { E = 3, STEPS = 400, CAP = 50 };
+    cldqn_replay *rb = NULL;
+    CU_ASSERT_EQUAL_FATAL(cldqn_replay_create(CAP, &rb), CLDQN_OK);
+    static cldqn_transition log[E][STEPS];
+    cldqn_rng r;
+    cldqn_rng_seed(&r, 7, 0);
+    static const int8_t rewards[3] = {-1, -10, 20};
+    for (int t = 0; t < STEPS; t++)
+        for (int e = 0; e < E; e++) {
+            const uint32_t u = cldqn_rng_below(&r, 20);
+            cldqn_transition tr = {(uint16_t)cldqn_rng_below(&r, 500),
+                                   (uint16_t)cldqn_rng_below(&r, 500),
+                                   (uint8_t)cldqn_rng_below(&r, 6),
+                                   rewards[cldqn_rng_below(&r, 3)],
+                                   u == 0,
+                                   u == 1 ? CLDQN_TRANSITION_TRUNCATED : 0};
+            log[e][t] = tr;
+            cldqn_replay_push(rb, &tr);
+        }
+    const float gamma = 0.9f;
+    for (int n = 1; n <= 6; n++)
+        for (size_t i = 0; i < CAP; i++) {
+            /* Stored i is push STEPS*E - CAP + i: env and step from that. */
+            const size_t push = (size_t)STEPS * E - CAP + i;
+            const int e = (int)(push % E), t0 = (int)(push / E);
+            float want = 0.0f, wd = 1.0f;
+            int tl = t0; /* the last step summed */
+            for (int k = 0; k < n; k++) {
+                tl = t0 + k;
+                want += wd * (float)log[e][tl].reward;
+                wd *= gamma;
+                if (log[e][tl].terminated || log[e][tl].flags || tl + 1 >= STEPS) break;
+            }
+            float ret, disc;
+            const cldqn_transition *last;
+            cldqn_replay_nstep(rb, i, n, E, gamma, &ret, &disc, &last);
+            CU_ASSERT_EQUAL(ret, want);
+            CU_ASSERT_EQUAL(disc, wd);
+            CU_ASSERT_EQUAL(memcmp(last, &log[e][tl], sizeof *last), 0);
+        }
+    cldqn_replay_free(rb);
+}
+
 static void test_restore_round_trip(void)
 {
     cldqn_replay *a, *b;
@@ -293,6 +341,7 @@ int register_suites(void)
         {"with replacement is uniform", test_sample_uniform_with_replacement},
         {"without replacement: distinct, uniform", test_sample_without_replacement},
         {"snapshot/restore round trip", test_restore_round_trip},
+        {"n-step returns against each env's history", test_nstep},
         {NULL, NULL},
     };
     return harness_add_suite("replay", NULL, NULL, tests);

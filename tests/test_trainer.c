@@ -118,7 +118,7 @@ static void ref_retrain(ref_ctx *x)
         nx[i] = t->next_state;
         te[i] = t->terminated;
     }
-    cldqn_batch b = {B, st, ac, rw, nx, te};
+    cldqn_batch b = {B, st, ac, rw, nx, te, NULL};
     float *grad = malloc(x->r->lay.total * 4);
     ref_update(&x->r->lay, &c->learn, x->r->params, x->r->target, x->r->m, x->r->v, &x->r->adam_t,
                &b, grad);

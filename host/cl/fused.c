@@ -196,14 +196,13 @@ static cldqn_status create(cldqn_fused *f, size_t wg_cap)
         CL_TRY(clSetKernelArg(ks[i], 5, sizeof(cl_mem), &f->in));
         CL_TRY(clSetKernelArg(ks[i], 6, sizeof(cl_mem), &f->ws));
         CL_TRY(clSetKernelArg(ks[i], 7, sizeof(cl_mem), &f->out));
-        CL_TRY(clSetKernelArg(ks[i], 9, sizeof(float), &c->gamma));
-        CL_TRY(clSetKernelArg(ks[i], 10, sizeof(float), &c->beta1));
-        CL_TRY(clSetKernelArg(ks[i], 11, sizeof(float), &c->beta2));
-        CL_TRY(clSetKernelArg(ks[i], 12, sizeof(float), &c->eps));
-        CL_TRY(clSetKernelArg(ks[i], 13, sizeof(float), &omb1));
-        CL_TRY(clSetKernelArg(ks[i], 14, sizeof(float), &omb2));
-        CL_TRY(clSetKernelArg(ks[i], 15, sizeof(float), &c->huber_delta));
-        CL_TRY(clSetKernelArg(ks[i], 16, sizeof(float), &c->max_grad_norm));
+        CL_TRY(clSetKernelArg(ks[i], 9, sizeof(float), &c->beta1));
+        CL_TRY(clSetKernelArg(ks[i], 10, sizeof(float), &c->beta2));
+        CL_TRY(clSetKernelArg(ks[i], 11, sizeof(float), &c->eps));
+        CL_TRY(clSetKernelArg(ks[i], 12, sizeof(float), &omb1));
+        CL_TRY(clSetKernelArg(ks[i], 13, sizeof(float), &omb2));
+        CL_TRY(clSetKernelArg(ks[i], 14, sizeof(float), &c->huber_delta));
+        CL_TRY(clSetKernelArg(ks[i], 15, sizeof(float), &c->max_grad_norm));
     }
     CL_TRY(clSetKernelArg(f->kern_table, 1, sizeof(cl_mem), &f->ws));
     return CLDQN_OK;
@@ -362,6 +361,7 @@ cldqn_status cldqn_fused_update(cldqn_fused *f, cl_mem params, cl_mem grad, cl_m
         in[FUL_IN_NS(bp) + i] = b->next_state[i];
         in[FUL_IN_R(bp) + i] = float_bits(b->reward[i]);
         in[FUL_IN_T(bp) + i] = float_bits(b->terminated[i]);
+        in[FUL_IN_D(bp) + i] = float_bits(b->discount ? b->discount[i] : f->cfg.gamma);
     }
     in[FUL_IN_G(bp)] = next_state;
     const int steps = cldqn_fused_adam_steps(f, n);

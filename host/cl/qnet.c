@@ -66,7 +66,7 @@ static const struct {
 };
 
 /* Regions of the packed minibatch, in upload order. */
-enum { BATCH_STATE, BATCH_ACTION, BATCH_NEXT, BATCH_REWARD, BATCH_TERM, N_BATCH };
+enum { BATCH_STATE, BATCH_ACTION, BATCH_NEXT, BATCH_REWARD, BATCH_TERM, BATCH_DISC, N_BATCH };
 
 typedef enum { GEMM_AUTO, GEMM_KERNEL, GEMM_CLBLAST } gemm_choice;
 
@@ -510,7 +510,7 @@ static cldqn_status backward_step(cldqn_qnet *net, int s_off, int rows)
     return launch(d, K_ADAM, lay->total, d->wg[K_ADAM]);
 }
 
-static cldqn_status upload_batch(clnet *d, const cldqn_batch *b)
+static cldqn_status upload_batch(clnet *d, const cldqn_batch *b, float gamma)
 {
     /* The previous write may still be reading the staging area. */
     if (d->upload) {
@@ -518,9 +518,14 @@ static cldqn_status upload_batch(clnet *d, const cldqn_batch *b)
         clReleaseEvent(d->upload);
         d->upload = NULL;
     }
-    const void *src[N_BATCH] = {b->state, b->action, b->next_state, b->reward, b->terminated};
+    const void *src[N_BATCH] = {b->state,  b->action,     b->next_state,
+                                b->reward, b->terminated, b->discount};
     for (int i = 0; i < N_BATCH; i++)
-        memcpy(d->staging + (size_t)i * d->region, src[i], (size_t)b->n * 4);
+        if (src[i]) memcpy(d->staging + (size_t)i * d->region, src[i], (size_t)b->n * 4);
+    if (!b->discount) {
+        float *disc = (float *)(d->staging + (size_t)BATCH_DISC * d->region);
+        for (int i = 0; i < b->n; i++) disc[i] = gamma;
+    }
     size_t bytes = (N_BATCH - 1) * d->region + (size_t)b->n * 4;
     CLDQN_CL_CHECK(clEnqueueWriteBuffer(d->cl->queue, d->batch, CL_FALSE, 0, bytes, d->staging, 0,
                                         NULL, &d->upload));
@@ -555,13 +560,14 @@ static cldqn_status layered_update(cldqn_qnet *net, const cldqn_batch *batch, fl
     clnet *d = net->dev;
     const int B = batch->n, A = net->lay.shape.n_actions;
     const cldqn_learn_config *c = &net->cfg;
-    TRY(upload_batch(d, batch));
+    TRY(upload_batch(d, batch, net->cfg.gamma));
 
     /* Target Q of the next states and TD targets for the whole batch: the
      * target network does not change during the update. */
     TRY(forward(net, d->buf[CLDQN_BUF_TARGET], d->bsub[BATCH_NEXT], 0, B, d->qn));
     TRY(SET_ARGS(d, K_TD_TARGET, A_MEM(d->qn), A_MEM(d->bsub[BATCH_REWARD]),
-                 A_MEM(d->bsub[BATCH_TERM]), A_INT(B), A_INT(A), A_FLT(c->gamma), A_MEM(d->y)));
+                 A_MEM(d->bsub[BATCH_TERM]), A_MEM(d->bsub[BATCH_DISC]), A_INT(B), A_INT(A),
+                 A_MEM(d->y)));
     TRY(launch(d, K_TD_TARGET, (size_t)B, d->wg[K_TD_TARGET]));
 
     const int L = net->lay.shape.layers;

@@ -222,9 +222,9 @@ static cldqn_status pop_update(cldqn_qnets *q, int n, const int32_t *nets, const
             in[FUL_IN_NS(bp) + s] = b[j].next_state[s];
             in[FUL_IN_R(bp) + s] = float_bits(b[j].reward[s]);
             in[FUL_IN_T(bp) + s] = float_bits(b[j].terminated[s]);
+            in[FUL_IN_D(bp) + s] = float_bits(b[j].discount ? b[j].discount[s] : l->gamma);
         }
         in[FUL_IN_G(bp)] = next[j];
-        in[FUL_IN_GAMMA(bp)] = float_bits(l->gamma);
         float *hyp = (float *)(in + FUL_IN_HYP(bp));
         hyp[FUL_HYP_B1] = l->beta1;
         hyp[FUL_HYP_B2] = l->beta2;

@@ -214,7 +214,7 @@ static cldqn_status batches_init(batches *bs, int n, const cldqn_net_shape *sh)
     }
     for (int k = 0; k < N_BATCHES; k++) {
         size_t o = (size_t)k * (size_t)n;
-        cldqn_batch b = {n, bs->s + o, bs->a + o, bs->r + o, bs->s2 + o, bs->d + o};
+        cldqn_batch b = {n, bs->s + o, bs->a + o, bs->r + o, bs->s2 + o, bs->d + o, NULL};
         bs->b[k] = b;
     }
     return CLDQN_OK;

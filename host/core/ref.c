@@ -47,11 +47,11 @@ static float row_max(const float *q, int A)
     return m;
 }
 
-void ref_td_target(const float *qn, const float *r, const float *term, int B, int A, float gamma,
-                   float *y)
+void ref_td_target(const float *qn, const float *r, const float *term, const float *disc, int B,
+                   int A, float gamma, float *y)
 {
     for (int b = 0; b < B; b++)
-        y[b] = r[b] + gamma * (1.0f - term[b]) * row_max(qn + (size_t)b * A, A);
+        y[b] = r[b] + (disc ? disc[b] : gamma) * (1.0f - term[b]) * row_max(qn + (size_t)b * A, A);
 }
 
 float ref_td_loss(const float *q, const int32_t *action, const float *y, int B, int A,
@@ -331,7 +331,7 @@ float ref_update(const cldqn_layout *lay, const cldqn_learn_config *cfg, float *
     /* Target Q of the next states and TD targets, for the whole batch up
      * front: the target network does not change during the update. */
     forward_pingpong(lay, target, batch->next_state, B, s0, s1, qn);
-    ref_td_target(qn, batch->reward, batch->terminated, B, A, cfg->gamma, y);
+    ref_td_target(qn, batch->reward, batch->terminated, batch->discount, B, A, cfg->gamma, y);
 
     float loss;
     if (cfg->mode == CLDQN_UPDATE_MEAN) {

@@ -172,3 +172,22 @@ cldqn_status cldqn_replay_restore(cldqn_replay *rb, const cldqn_transition *item
     rb->pushed = pushed;
     return CLDQN_OK;
 }
+
+void cldqn_replay_nstep(const cldqn_replay *rb, size_t i, int n, size_t n_envs, float gamma,
+                        float *ret, float *disc, const cldqn_transition **last)
+{
+    const size_t size = cldqn_replay_size(rb);
+    float r = 0.0f, d = 1.0f;
+    const cldqn_transition *tr;
+    for (int k = 0;; k++) {
+        tr = cldqn_replay_get(rb, i + (size_t)k * n_envs);
+        r += d * (float)tr->reward;
+        d *= gamma;
+        if (k + 1 >= n || tr->terminated || (tr->flags & CLDQN_TRANSITION_TRUNCATED) ||
+            i + (size_t)(k + 1) * n_envs >= size)
+            break;
+    }
+    *ret = r;
+    *disc = d;
+    *last = tr;
+}

@@ -69,7 +69,7 @@ typedef struct {
     cldqn_taxi_step_result *res;
     /* Minibatch, (batch) each. */
     int32_t *b_state, *b_action, *b_next;
-    float *b_reward, *b_term;
+    float *b_reward, *b_term, *b_disc;
     /* Hash of the weights file last written to (or resumed from) saved_path;
      * the next state file records it, so resume can tell a save interrupted
      * between its two renames from a state paired with foreign weights. */
@@ -139,6 +139,7 @@ static void agent_free(agent *g)
     free(g->b_next);
     free(g->b_reward);
     free(g->b_term);
+    free(g->b_disc);
     free(g->saved_path);
     free(g->best);
 }
@@ -178,12 +179,13 @@ static cldqn_status agent_init(agent *g, const cldqn_config *cfg, double optimal
     g->b_next = malloc(B * sizeof(int32_t));
     g->b_reward = malloc(B * sizeof(float));
     g->b_term = malloc(B * sizeof(float));
+    g->b_disc = malloc(B * sizeof(float));
     g->n_envs = cfg->envs;
     g->envs = calloc(N, sizeof *g->envs);
     g->act = malloc(N * sizeof *g->act);
     g->res = malloc(N * sizeof *g->res);
-    if (!g->b_state || !g->b_action || !g->b_next || !g->b_reward || !g->b_term || !g->envs ||
-        !g->act || !g->res)
+    if (!g->b_state || !g->b_action || !g->b_next || !g->b_reward || !g->b_term || !g->b_disc ||
+        !g->envs || !g->act || !g->res)
         return cldqn_fail(CLDQN_ERR_NOMEM, "out of memory creating the trainer");
     st = cldqn_replay_create((size_t)cfg->replay, &g->rb);
     if (st) return st;
@@ -635,16 +637,27 @@ static cldqn_status sample(cldqn_trainer *t, agent *g, cldqn_batch *b)
     cldqn_status st =
         cldqn_replay_sample(g->rb, &g->sample, (size_t)c->batch, c->sample_replacement, t->idx);
     if (st) return st;
+    const size_t n_envs = (size_t)g->n_envs;
     for (int i = 0; i < c->batch; i++) {
-        const cldqn_transition *tr = cldqn_replay_get(g->rb, t->idx[i]);
+        const size_t j = t->idx[i];
+        const cldqn_transition *tr = cldqn_replay_get(g->rb, j);
         g->b_state[i] = tr->state;
         g->b_action[i] = tr->action;
         g->b_reward[i] = (float)tr->reward;
+        if (c->n_step > 1)
+            cldqn_replay_nstep(g->rb, j, c->n_step, n_envs, c->learn.gamma, &g->b_reward[i],
+                               &g->b_disc[i], &tr);
         g->b_next[i] = tr->next_state;
         g->b_term[i] = tr->terminated ? 1.0f : 0.0f;
     }
     phase_end(t, "replay sample", p0);
-    *b = (cldqn_batch){c->batch, g->b_state, g->b_action, g->b_reward, g->b_next, g->b_term};
+    *b = (cldqn_batch){c->batch,
+                       g->b_state,
+                       g->b_action,
+                       g->b_reward,
+                       g->b_next,
+                       g->b_term,
+                       c->n_step > 1 ? g->b_disc : NULL};
     return CLDQN_OK;
 }
 
@@ -787,12 +800,17 @@ static cldqn_status step_envs(cldqn_trainer *t, const cldqn_train_hooks *h, int 
         cldqn_taxi_step_result *r = &g->res[e];
         cldqn_status st = cldqn_taxi_step(&s->env, a, r);
         if (st) return st;
-        cldqn_transition tr = {(uint16_t)st0,     (uint16_t)r->next_state,       (uint8_t)a,
-                               (int8_t)r->reward, (uint8_t)(r->terminated != 0), 0};
-        cldqn_replay_push(g->rb, &tr);
         g->stats.steps++;
         s->ep_return += r->reward;
         s->ep_len++;
+        const int cut = r->truncated || (c->episode_steps > 0 && s->ep_len >= c->episode_steps);
+        cldqn_transition tr = {(uint16_t)st0,
+                               (uint16_t)r->next_state,
+                               (uint8_t)a,
+                               (int8_t)r->reward,
+                               (uint8_t)(r->terminated != 0),
+                               (uint8_t)(c->n_step > 1 && cut ? CLDQN_TRANSITION_TRUNCATED : 0)};
+        cldqn_replay_push(g->rb, &tr);
     }
     const int64_t before = g->before, after = g->stats.steps;
     int can_learn = (int64_t)cldqn_replay_size(g->rb) > c->learning_starts &&

@@ -37,6 +37,7 @@ typedef struct {
     int64_t learning_starts; /* updates begin once the memory holds more than this */
     int train_every;         /* env steps per update */
     int grad_steps;          /* updates each time train_every env steps pass */
+    int n_step;              /* n-step returns (1: one-step TD targets) */
     int envs;                /* Taxi instances stepped together (1 = the plain loop) */
     int64_t target_every;    /* env steps per target sync; 0 = when an episode terminates */
     cldqn_lr_schedule lr_schedule;

@@ -104,6 +104,9 @@ typedef struct {
     const float *reward;       /* (n) */
     const int32_t *next_state; /* (n) */
     const float *terminated;   /* (n) 1.0 or 0.0 */
+    /* (n) the discount of each sample's bootstrap, gamma^m after an m-step
+     * return; NULL: gamma for all (one-step returns). */
+    const float *discount;
 } cldqn_batch;
 
 #endif

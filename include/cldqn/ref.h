@@ -20,9 +20,10 @@ void ref_embed_forward(const float *emb, const int32_t *states, int B, int E, fl
 void ref_dense_forward(const float *W, const float *b, const float *x, int B, int I, int O,
                        int relu, float *y);
 
-/* y[b] = r[b] + gamma * (1 - term[b]) * max_a qn[b,a]               qn (B,A) */
-void ref_td_target(const float *qn, const float *r, const float *term, int B, int A, float gamma,
-                   float *y);
+/* y[b] = r[b] + disc[b] * (1 - term[b]) * max_a qn[b,a]             qn (B,A)
+ * (disc NULL: gamma for every b) */
+void ref_td_target(const float *qn, const float *r, const float *term, const float *disc, int B,
+                   int A, float gamma, float *y);
 
 /* Loss over the taken actions, mean over the batch, and dq = dLoss/dq (B,A)
  * (zero except at the taken action). MSE: (q-y)^2; Huber: PyTorch's

@@ -20,8 +20,13 @@ typedef struct {
     uint8_t action;
     int8_t reward;
     uint8_t terminated;
-    uint8_t reserved;
+    uint8_t flags; /* CLDQN_TRANSITION_* */
 } cldqn_transition;
+
+/* The episode ended after this step without terminating (time limit or
+ * episode cap): an n-step return stops here and bootstraps. Recorded by runs
+ * with n-step > 1 only, so one-step runs' memories keep their bytes. */
+#define CLDQN_TRANSITION_TRUNCATED 1u
 
 typedef struct cldqn_replay cldqn_replay;
 
@@ -43,6 +48,16 @@ const cldqn_transition *cldqn_replay_get(const cldqn_replay *rb, size_t i);
  * or too small. */
 cldqn_status cldqn_replay_sample(const cldqn_replay *rb, cldqn_rng *rng, size_t n,
                                  int with_replacement, uint32_t *idx);
+
+/* The n-step return of stored transition i (0 = oldest) in a memory that
+ * n_envs envs fill one push each per step, in env order (so the env's next
+ * step is n_envs further): ret = sum_k gamma^k r_(i + k n_envs) over up to
+ * n rewards, stopping after a terminated or truncated step or at the newest
+ * step stored (as SB3's n-step buffer); *disc = gamma^m after m rewards,
+ * and *last the transition whose next state and termination the target
+ * bootstraps from. Sums in float, in order. */
+void cldqn_replay_nstep(const cldqn_replay *rb, size_t i, int n, size_t n_envs, float gamma,
+                        float *ret, float *disc, const cldqn_transition **last);
 
 /* Raw ring contents for checkpoints: writes/reads size transitions, oldest first.
  * snapshot writes cldqn_replay_size(rb) transitions into items. restore needs

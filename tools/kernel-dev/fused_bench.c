@@ -116,7 +116,7 @@ static int run(const options *o, cldqn_cl *cl, int verbose)
 
     int32_t *s = malloc((size_t)B * 4), *a = malloc((size_t)B * 4), *ns = malloc((size_t)B * 4);
     float *rw = malloc((size_t)B * 4), *tm = malloc((size_t)B * 4);
-    cldqn_batch batch = {B, s, a, rw, ns, tm};
+    cldqn_batch batch = {B, s, a, rw, ns, tm, NULL};
     cldqn_rng br;
     cldqn_rng_seed(&br, 7, CLDQN_STREAM_SAMPLE);
     int t_ref = 0, t_dev = 0, bad = 0;

@@ -155,13 +155,14 @@ static void test_sweep_schedule_keys(void)
         {"tau", "0.2", "target-every", "20", NULL},
         {"grad-steps", "2", "lr-schedule", "linear", "lr-decay-steps", "800", "lr-end", "1e-4"},
         {"lr-schedule", "cosine", "lr-decay-steps", "600", "tau", "0.5", "target-every", "10"},
-        {NULL},
+        {"n-step", "3", NULL},
     };
     cldqn_config cfgs[4];
     for (int i = 0; i < 4; i++) {
         small_default(&cfgs[i]);
         cfgs[i].steps = 1000;
         cfgs[i].seed = 21 + (uint64_t)i;
+        cfgs[i].taxi.time_limit = 60; /* truncations for the n-step agent */
         for (int j = 0; j < 8 && set[i][j]; j += 2)
             CU_ASSERT_EQUAL_FATAL(cldqn_config_set(&cfgs[i], set[i][j], set[i][j + 1], NULL),
                                   CLDQN_OK);
@@ -336,11 +337,11 @@ static void test_configs_and_refusals(void)
     const char *bad_key[] = {"batch=16,32"};
     CU_ASSERT_EQUAL(cldqn_population_configs(&base, 2, bad_key, 1, &cfgs, &k), CLDQN_ERR_ARG);
     CU_ASSERT_PTR_NOT_NULL(strstr(cldqn_last_error(), "'batch' cannot differ"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(cldqn_last_error(),
-                                  "(only seed, lr, gamma, beta1, beta2, adam-eps, huber-delta, "
-                                  "clip, learning-starts, train-every, grad-steps, target-every, "
-                                  "tau, lr-schedule, lr-end, lr-decay-steps, eps-start, eps-end, "
-                                  "eps-decay-steps, eval-every)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(
+        cldqn_last_error(), "(only seed, lr, gamma, beta1, beta2, adam-eps, huber-delta, "
+                            "clip, learning-starts, train-every, grad-steps, n-step, target-every, "
+                            "tau, lr-schedule, lr-end, lr-decay-steps, eps-start, eps-end, "
+                            "eps-decay-steps, eval-every)"));
     const char *bad_val[] = {"gamma=0.9,abc"};
     CU_ASSERT_EQUAL(cldqn_population_configs(&base, 2, bad_val, 1, &cfgs, &k), CLDQN_ERR_ARG);
     const char *bad_form[] = {"lr"};
@@ -718,7 +719,7 @@ int register_suites(void)
          test_sweep_more_keys},
         {"agents differing in Adam betas, eps, Huber delta, clip, K=4: bit-identical",
          test_sweep_adam_loss_keys},
-        {"agents differing in tau, grad-steps, learning-rate schedule, K=4, three paths: "
+        {"agents differing in tau, grad-steps, lr schedule, n-step, K=4, three paths: "
          "bit-identical to solo",
          test_sweep_schedule_keys},
         {"resume (default loop, K=2): interrupted, save-every, solo agent, mixed files",

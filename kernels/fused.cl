@@ -96,6 +96,7 @@
 #define FU_IN_R      FUL_IN_R(FU_BP)
 #define FU_IN_T      FUL_IN_T(FU_BP)
 #define FU_IN_D      FUL_IN_D(FU_BP)
+#define FU_QO        ((FU_L & 1) ? FU_DA : FU_DB) /* Double DQN: online Q(s') (A, ld) */
 #define FU_IN_G      FUL_IN_G(FU_BP)
 #define FU_IN_ADAM   FUL_IN_ADAM(FU_BP)
 #define FU_IN_HYP    FUL_IN_HYP(FU_BP)
@@ -558,6 +559,22 @@ float fu_qmax(const __global float *qnT, int ld, int b)
     return mx;
 }
 
+/* Double DQN's bootstrap: the target's value qnT (A, ld) at the online
+ * network's argmax qoT (A, ld), the first on ties (ref_td_target_double). */
+float fu_qdouble(const __global float *qnT, const __global float *qoT, int ld, int b)
+{
+    int best = 0;
+    float mx = qoT[b];
+    for (int a = 1; a < FU_A; a++) {
+        const float q = qoT[a * ld + b];
+        if (q > mx) {
+            mx = q;
+            best = a;
+        }
+    }
+    return qnT[best * ld + b];
+}
+
 /* TD target of sample b: y = r + disc (1 - term) max_a Q_target(s'), the
  * max from the target Q-values qnT (A, ld) or, with tt, from the table. */
 float fu_td_target(const __global float *qnT, int ld, int b, float r, float term, float disc,
@@ -622,6 +639,18 @@ void fu_update(__global float *params, __global float *grad, __global float *m, 
                      ld, lid, wg);
         FU_SYNC();
     }
+#if FU_DOUBLE
+    /* The online network on s' through the gradient ping-pong, free until
+     * the loss: its Q-values end in FU_QO, read lane by lane before the
+     * same lane's dq is written there. */
+    fu_gather(params, nst, B, ld, ws + FU_DA, 0, lid, wg);
+    FU_SYNC();
+    for (int l = 0; l <= FU_L; l++) {
+        const int din = (l & 1) ? FU_DB : FU_DA, dout = (l & 1) ? FU_DA : FU_DB;
+        fu_fwd_phase(l, params, ws + din, ws + dout, 0, 0, 0, 0, 1, ld, lid, wg);
+        FU_SYNC();
+    }
+#endif
     {
         /* TD target, loss and dq (A, ld) per sample (ref_td_target, ref_td_loss). */
         const __global float *qT = ws + FU_ACTT(FU_L + 1);
@@ -633,7 +662,12 @@ void fu_update(__global float *params, __global float *grad, __global float *m, 
                 for (int a = 0; a < FU_A; a++) dq[a * ld + b] = 0.0f;
                 continue;
             }
+#if FU_DOUBLE
+            const float y =
+                rew[b] + disc[b] * (1.0f - term[b]) * fu_qdouble(qnT, ws + FU_QO, ld, b);
+#else
             const float y = fu_td_target(qnT, ld, b, rew[b], term[b], disc[b], tt, ws, nst[b]);
+#endif
             const int ab = act[b];
             const float d = qT[ab * ld + b] - y;
             float lo, g;

@@ -24,6 +24,21 @@ __kernel void td_target(__global const float *qn, __global const float *r,
     y[b] = r[b] + disc[b] * (1.0f - term[b]) * row_max(qn + b * (uint)A, A);
 }
 
+/* Double DQN: y[b] = r[b] + disc[b] (1 - term[b]) qn[b, argmax_a qo[b,a]],
+ * qo (B,A) the online network's Q(s'), the first maximum on ties. */
+__kernel void td_target_double(__global const float *qn, __global const float *qo,
+                               __global const float *r, __global const float *term,
+                               __global const float *disc, int B, int A, __global float *y)
+{
+    uint b = GID();
+    if (b >= (uint)B) return;
+    __global const float *o = qo + b * (uint)A;
+    int best = 0;
+    for (int a = 1; a < A; a++)
+        if (o[a] > o[best]) best = a;
+    y[b] = r[b] + disc[b] * (1.0f - term[b]) * qn[b * (uint)A + (uint)best];
+}
+
 /* Mean loss over the taken actions and dq (B,A) = dLoss/dq, zero except at
  * the taken action. Must run as ONE work-group: per-sample losses go to
  * lbuf (B), then work-item 0 sums them in batch order into loss_out[0]. */

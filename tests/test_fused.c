@@ -74,6 +74,10 @@ typedef struct {
     int sync_after; /* copy params to target after this step (-1: never) */
 } fused_case;
 
+/* Set by the Double DQN cases around run_case: Double DQN targets, and
+ * per-sample n-step discounts in the batches. */
+static int case_double, case_disc;
+
 static cldqn_learn_config make_cfg(const fused_case *c)
 {
     cldqn_learn_config cfg = {.gamma = 0.99f,
@@ -85,7 +89,8 @@ static cldqn_learn_config make_cfg(const fused_case *c)
                               .loss = c->loss,
                               .huber_delta = 1.0f,
                               .max_grad_norm = c->clip,
-                              .mode = c->mode};
+                              .mode = c->mode,
+                              .double_q = case_double};
     return cfg;
 }
 
@@ -195,7 +200,7 @@ static void run_case_mode(const fused_case *c, int table)
     cldqn_fused_set_table(f, table);
 
     int32_t *s = malloc((size_t)BM * 4), *a = malloc((size_t)BM * 4), *ns = malloc((size_t)BM * 4);
-    float *rw = malloc((size_t)BM * 4), *tm = malloc((size_t)BM * 4);
+    float *rw = malloc((size_t)BM * 4), *tm = malloc((size_t)BM * 4), *dc = malloc((size_t)BM * 4);
     float *q = malloc((size_t)A * sizeof(float));
     cldqn_rng br;
     cldqn_rng_seed(&br, 99, CLDQN_STREAM_SAMPLE);
@@ -223,8 +228,12 @@ static void run_case_mode(const fused_case *c, int table)
             rw[i] = rewards[cldqn_rng_below(&br, 3)];
             ns[i] = (int32_t)cldqn_rng_below(&br, (uint32_t)S);
             tm[i] = cldqn_rng_below(&br, 5) == 0 ? 1.0f : 0.0f;
+            /* gamma^m of an m-step return, m = 1..3 */
+            const uint32_t m_steps = 1 + cldqn_rng_below(&br, 3);
+            dc[i] = 1.0f;
+            for (uint32_t k = 0; k < m_steps; k++) dc[i] *= cfg.gamma;
         }
-        const cldqn_batch batch = {n, s, a, rw, ns, tm, NULL};
+        const cldqn_batch batch = {n, s, a, rw, ns, tm, case_disc ? dc : NULL};
         const int32_t next = (int32_t)cldqn_rng_below(&br, (uint32_t)S);
 
         const float ref_loss = ref_update(&lay, &cfg, p, tg, m, v, &t_ref, &batch, g);
@@ -298,9 +307,12 @@ static void run_case_mode(const fused_case *c, int table)
             cldqn_fused_target_changed(f);
         }
     }
-    /* One table for the first target, one after the sync (if any). */
+    /* One table for the first target, one after the sync (if any); none
+     * for Double DQN, which needs all of the target's Q(s'). */
     const int64_t tables =
-        table ? 1 + (c->sync_after >= 0 && c->sync_after < 3 && c->batches[c->sync_after + 1]) : 0;
+        table && !cfg.double_q
+            ? 1 + (c->sync_after >= 0 && c->sync_after < 3 && c->batches[c->sync_after + 1])
+            : 0;
     CU_ASSERT_EQUAL(cldqn_fused_tables(f), tables);
     /* The weights must actually have moved, or agreement proves little. */
     float *p0 = calloc(N, sizeof(float));
@@ -319,6 +331,7 @@ static void run_case_mode(const fused_case *c, int table)
     free(ns);
     free(rw);
     free(tm);
+    free(dc);
     free(q);
 }
 
@@ -339,6 +352,29 @@ static void test_seed_shape_mse_torch(void)
         500,  10, 50, 2, 32, {32, 32, 32, 32}, CLDQN_UPDATE_MEAN, CLDQN_LOSS_MSE, CLDQN_ADAM_TORCH,
         0.0f, 1};
     run_case(&c);
+}
+
+/* Double DQN: the online forward on s' runs through the gradient
+ * ping-pong, ending in its second half with two layers and in its first
+ * (where dq goes, lane by lane) with one. */
+static void test_double_nstep_b32(void)
+{
+    fused_case c = {
+        500,  10, 50, 2, 32, {32, 32, 32, 32}, CLDQN_UPDATE_MEAN, CLDQN_LOSS_MSE, CLDQN_ADAM_TORCH,
+        0.0f, 1};
+    case_double = case_disc = 1;
+    run_case(&c);
+    case_double = case_disc = 0;
+}
+
+static void test_double_huber_clip_b33_l1(void)
+{
+    fused_case c = {
+        20,   10, 13, 1, 33, {33, 33, 33, 0}, CLDQN_UPDATE_MEAN, CLDQN_LOSS_HUBER, CLDQN_ADAM_TORCH,
+        0.5f, 0};
+    case_double = 1;
+    run_case(&c);
+    case_double = 0;
 }
 
 static void test_huber_clip_b33_h13_l1(void)
@@ -542,6 +578,8 @@ int register_suites(void)
     static const harness_test tests[] = {
         {"seed shape, MSE, torch Adam, B=32", test_seed_shape_mse_torch},
         {"Huber + clip, B=33, H=13, L=1, repeated states", test_huber_clip_b33_h13_l1},
+        {"Double DQN + n-step discounts, B=32", test_double_nstep_b32},
+        {"Double DQN, Huber + clip, B=33, H=13, L=1", test_double_huber_clip_b33_l1},
         {"keras Adam + clip, B=7, H=50, L=2", test_keras_clip_b7_h50_l2},
         {"B=1, Huber, keras Adam, H=13", test_b1_huber_keras_h13_l2},
         {"batches below the maximum, E=3", test_batch_below_max},

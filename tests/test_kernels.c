@@ -488,6 +488,38 @@ static void test_td_target(void)
     report("td_target");
 }
 
+static void test_td_target_double(void)
+{
+    cl_kernel k = kernel(2, "td_target_double");
+    size_t wg = cldqn_cl_kernel_wg(cl, k, 64);
+    int As[] = {1, 6, 13};
+    FOR_BATCH(B)
+    for (int ai = 0; ai < 3; ai++) {
+        int A = As[ai];
+        float *qn = rand_floats((size_t)B * A, -20, 20), *qo = rand_floats((size_t)B * A, -20, 20);
+        float *r = rand_floats(B, -10, 20), *disc = rand_floats(B, 0.5f, 1.0f);
+        float *term = malloc(B * 4);
+        for (int b = 0; b < B; b++) term[b] = (lcg() % 3 == 0) ? 1.0f : 0.0f;
+        if (A > 1) qo[1] = qo[0]; /* a tie in the online values picks the first */
+        float *want = malloc(B * 4), *got = filled(B + 1, SENTINEL);
+        ref_td_target_double(qn, qo, r, term, disc, B, A, 0.95f, want);
+        cl_mem dq = dev_copy(qn, (size_t)B * A * 4), dov = dev_copy(qo, (size_t)B * A * 4),
+               dr = dev_copy(r, B * 4), dt = dev_copy(term, B * 4), dd = dev_copy(disc, B * 4),
+               dy = dev_copy(got, (B + 1) * 4);
+        RUN(k, "td_target_double", (size_t)B, wg, A_MEM(dq), A_MEM(dov), A_MEM(dr), A_MEM(dt),
+            A_MEM(dd), A_INT(B), A_INT(A), A_MEM(dy));
+        dev_read(dy, got, (B + 1) * 4);
+        check(got, want, B); /* one product chain, no sum: exact */
+        CU_ASSERT_EQUAL(got[B], SENTINEL);
+        cl_mem mems[] = {dq, dov, dr, dt, dd, dy};
+        for (int i = 0; i < 6; i++) clReleaseMemObject(mems[i]);
+        float *bufs[] = {qn, qo, r, disc, term, want, got};
+        for (int i = 0; i < 7; i++) free(bufs[i]);
+    }
+    clReleaseKernel(k);
+    report("td_target_double");
+}
+
 static void test_td_loss(void)
 {
     cl_kernel k = kernel(2, "td_loss");
@@ -730,6 +762,7 @@ int register_suites(void)
         {"clip_grad_norm", test_clip_grad_norm},
         {"adam", test_adam},
         {"polyak", test_polyak},
+        {"td_target_double", test_td_target_double},
         {"argmax", test_argmax},
         {NULL, NULL},
     };

@@ -175,6 +175,19 @@ static void test_sweep_schedule_keys(void)
         cfgs[i].path = CLDQN_PATH_LAYERED;
     }
     compare_on_path(cfgs, 4, "layered");
+    /* Double DQN is built into the program: a population of its own. */
+    for (int i = 0; i < 2; i++) {
+        cfgs[i].learn.double_q = 1;
+        cfgs[i].path = CLDQN_PATH_AUTO;
+    }
+    compare_on_path(cfgs, 2, "fused");
+    for (int i = 0; i < 2; i++) cfgs[i].backend = CLDQN_BACKEND_REF;
+    compare_on_path(cfgs, 2, "reference");
+    for (int i = 0; i < 2; i++) {
+        cfgs[i].backend = CLDQN_BACKEND_OPENCL;
+        cfgs[i].path = CLDQN_PATH_LAYERED;
+    }
+    compare_on_path(cfgs, 2, "layered");
 }
 
 static void test_default_sweep_bit_identical(void)
@@ -719,7 +732,8 @@ int register_suites(void)
          test_sweep_more_keys},
         {"agents differing in Adam betas, eps, Huber delta, clip, K=4: bit-identical",
          test_sweep_adam_loss_keys},
-        {"agents differing in tau, grad-steps, lr schedule, n-step, K=4, three paths: "
+        {"agents differing in tau, grad-steps, lr schedule, n-step, K=4, and Double DQN, K=2, "
+         "three paths: "
          "bit-identical to solo",
          test_sweep_schedule_keys},
         {"resume (default loop, K=2): interrupted, save-every, solo agent, mixed files",

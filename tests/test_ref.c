@@ -57,6 +57,15 @@ static void test_td_target(void)
     ref_td_target(qn, r, term, disc, 2, 3, 0.5f, y);
     CU_ASSERT_EQUAL(y[0], -1.0f + 0.25f * 4.0f);
     CU_ASSERT_EQUAL(y[1], 20.0f);
+    /* Double DQN: the online Q picks the action (first on ties), the target
+     * scores it, even where the target's own max is elsewhere. */
+    const float qo[] = {5, 0, 5, /**/ 0, 1, 0};
+    ref_td_target_double(qn, qo, r, term, NULL, 2, 3, 0.5f, y);
+    CU_ASSERT_EQUAL(y[0], -1.0f + 0.5f * 1.0f);
+    CU_ASSERT_EQUAL(y[1], 20.0f);
+    const float term0[] = {0, 0};
+    ref_td_target_double(qn, qo, r, term0, disc, 2, 3, 0.5f, y);
+    CU_ASSERT_EQUAL(y[1], 20.0f + 0.9f * -2.0f);
 }
 
 static void test_td_loss_values(void)
@@ -390,17 +399,12 @@ static void test_per_sample_is_sequential(void)
     memcpy(p2, p1, P * sizeof(float));
     batch_store bs;
     random_batch(&bs, 9, sh.n_states, sh.n_actions);
-    cldqn_learn_config cfg = {0.6f,
-                              0.01f,
-                              0.9f,
-                              0.999f,
-                              1e-7f,
-                              CLDQN_ADAM_KERAS,
-                              CLDQN_LOSS_MSE,
-                              1.0f,
-                              0.0f,
-                              CLDQN_UPDATE_PER_SAMPLE,
-                              1.0f};
+    cldqn_learn_config cfg = {0.6f,           0.01f,
+                              0.9f,           0.999f,
+                              1e-7f,          CLDQN_ADAM_KERAS,
+                              CLDQN_LOSS_MSE, 1.0f,
+                              0.0f,           CLDQN_UPDATE_PER_SAMPLE,
+                              1.0f,           0};
     int t1 = 0, t2 = 0;
     float l1 = ref_update(&lay, &cfg, p1, tg, m1, v1, &t1, &bs.b, g1);
     float sum = 0;

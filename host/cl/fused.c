@@ -115,10 +115,10 @@ void cldqn_fused_build_options(const cldqn_layout *lay, const cldqn_learn_config
     const cldqn_net_shape *s = &lay->shape;
     snprintf(buf, size,
              "-DFU_S=%d -DFU_E=%d -DFU_H=%d -DFU_L=%d -DFU_A=%d -DFU_BP=%d -DFU_MODE=%d "
-             "-DFU_LOSS=%d -DFU_ADAM=%d -DFU_CLIP=%d",
+             "-DFU_LOSS=%d -DFU_ADAM=%d -DFU_CLIP=%d -DFU_DOUBLE=%d",
              s->n_states, s->embed, s->hidden, s->layers, s->n_actions, round_up(max_batch, 16),
              cfg->mode == CLDQN_UPDATE_PER_SAMPLE, cfg->loss == CLDQN_LOSS_HUBER,
-             cfg->adam == CLDQN_ADAM_KERAS, cfg->max_grad_norm > 0.0f);
+             cfg->adam == CLDQN_ADAM_KERAS, cfg->max_grad_norm > 0.0f, cfg->double_q != 0);
 }
 
 size_t cldqn_fused_scratch_floats(const cldqn_net_shape *s, int max_batch)
@@ -147,6 +147,8 @@ static cldqn_status check_config(const cldqn_learn_config *c)
         return cldqn_fail(CLDQN_ERR_ARG, "fused: unknown Adam kind %d", (int)c->adam);
     if (!(c->max_grad_norm >= 0.0f))
         return cldqn_fail(CLDQN_ERR_ARG, "fused: max grad norm %g must be >= 0", c->max_grad_norm);
+    if (c->double_q && c->mode != CLDQN_UPDATE_MEAN)
+        return cldqn_fail(CLDQN_ERR_ARG, "fused: Double DQN needs the mean update");
     return CLDQN_OK;
 }
 
@@ -276,9 +278,11 @@ void cldqn_fused_target_changed(cldqn_fused *f)
 {
     if (!f) return;
     f->table_ok = 0;
-    f->use_table = f->table_mode == 1 ||
-                   (f->table_mode < 0 &&
-                    f->since_change >= cldqn_fused_table_payoff(&f->lay.shape, f->max_batch, 0));
+    /* Double DQN needs the target's Q(s', a) at the online argmax: no table. */
+    f->use_table = !f->cfg.double_q &&
+                   (f->table_mode == 1 ||
+                    (f->table_mode < 0 &&
+                     f->since_change >= cldqn_fused_table_payoff(&f->lay.shape, f->max_batch, 0)));
     f->since_change = 0;
 }
 
@@ -286,7 +290,7 @@ void cldqn_fused_set_table(cldqn_fused *f, int mode)
 {
     if (!f) return;
     f->table_mode = mode < 0 ? -1 : mode > 0;
-    f->use_table = mode > 0;
+    f->use_table = mode > 0 && !f->cfg.double_q;
     f->table_ok = 0;
 }
 

@@ -43,6 +43,7 @@ enum {
     K_BIAS_ACT,
     K_MASK_DB,
     K_TD_TARGET,
+    K_TD_TARGET_DOUBLE,
     K_TD_LOSS,
     K_KERAS_LOSS,
     K_ARGMAX,
@@ -56,13 +57,14 @@ static const struct {
     int prog;
     const char *name;
 } kernel_defs[N_KERNELS] = {
-    {PROG_EMBED, "embed_forward"},  {PROG_EMBED, "embed_backward"},
-    {PROG_DENSE, "dense_forward"},  {PROG_DENSE, "dense_backward"},
-    {PROG_DENSE, "bias_act"},       {PROG_DENSE, "relu_mask_db"},
-    {PROG_TD, "td_target"},         {PROG_TD, "td_loss"},
-    {PROG_TD, "keras_sample_loss"}, {PROG_TD, "argmax"},
-    {PROG_OPTIM, "clip_grad_norm"}, {PROG_OPTIM, "adam"},
-    {PROG_OPTIM, "polyak"},         {PROG_ACT, "q_act"},
+    {PROG_EMBED, "embed_forward"}, {PROG_EMBED, "embed_backward"},
+    {PROG_DENSE, "dense_forward"}, {PROG_DENSE, "dense_backward"},
+    {PROG_DENSE, "bias_act"},      {PROG_DENSE, "relu_mask_db"},
+    {PROG_TD, "td_target"},        {PROG_TD, "td_target_double"},
+    {PROG_TD, "td_loss"},          {PROG_TD, "keras_sample_loss"},
+    {PROG_TD, "argmax"},           {PROG_OPTIM, "clip_grad_norm"},
+    {PROG_OPTIM, "adam"},          {PROG_OPTIM, "polyak"},
+    {PROG_ACT, "q_act"},
 };
 
 /* Regions of the packed minibatch, in upload order. */
@@ -564,14 +566,23 @@ static cldqn_status layered_update(cldqn_qnet *net, const cldqn_batch *batch, fl
 
     /* Target Q of the next states and TD targets for the whole batch: the
      * target network does not change during the update. */
-    TRY(forward(net, d->buf[CLDQN_BUF_TARGET], d->bsub[BATCH_NEXT], 0, B, d->qn));
-    TRY(SET_ARGS(d, K_TD_TARGET, A_MEM(d->qn), A_MEM(d->bsub[BATCH_REWARD]),
-                 A_MEM(d->bsub[BATCH_TERM]), A_MEM(d->bsub[BATCH_DISC]), A_INT(B), A_INT(A),
-                 A_MEM(d->y)));
-    TRY(launch(d, K_TD_TARGET, (size_t)B, d->wg[K_TD_TARGET]));
-
     const int L = net->lay.shape.layers;
     cl_mem params = d->buf[CLDQN_BUF_PARAMS];
+    TRY(forward(net, d->buf[CLDQN_BUF_TARGET], d->bsub[BATCH_NEXT], 0, B, d->qn));
+    if (c->double_q) {
+        /* The online Q(s') in the output activations, which the online
+         * forward on s overwrites only after the targets are computed. */
+        TRY(forward(net, params, d->bsub[BATCH_NEXT], 0, B, d->acts[L + 1]));
+        TRY(SET_ARGS(d, K_TD_TARGET_DOUBLE, A_MEM(d->qn), A_MEM(d->acts[L + 1]),
+                     A_MEM(d->bsub[BATCH_REWARD]), A_MEM(d->bsub[BATCH_TERM]),
+                     A_MEM(d->bsub[BATCH_DISC]), A_INT(B), A_INT(A), A_MEM(d->y)));
+        TRY(launch(d, K_TD_TARGET_DOUBLE, (size_t)B, d->wg[K_TD_TARGET_DOUBLE]));
+    } else {
+        TRY(SET_ARGS(d, K_TD_TARGET, A_MEM(d->qn), A_MEM(d->bsub[BATCH_REWARD]),
+                     A_MEM(d->bsub[BATCH_TERM]), A_MEM(d->bsub[BATCH_DISC]), A_INT(B), A_INT(A),
+                     A_MEM(d->y)));
+        TRY(launch(d, K_TD_TARGET, (size_t)B, d->wg[K_TD_TARGET]));
+    }
     if (c->mode == CLDQN_UPDATE_MEAN) {
         TRY(forward(net, params, d->bsub[BATCH_STATE], 0, B, d->acts[L + 1]));
         TRY(SET_ARGS(d, K_TD_LOSS, A_MEM(d->acts[L + 1]), A_MEM(d->bsub[BATCH_ACTION]), A_MEM(d->y),

@@ -54,6 +54,18 @@ void ref_td_target(const float *qn, const float *r, const float *term, const flo
         y[b] = r[b] + (disc ? disc[b] : gamma) * (1.0f - term[b]) * row_max(qn + (size_t)b * A, A);
 }
 
+void ref_td_target_double(const float *qn, const float *qo, const float *r, const float *term,
+                          const float *disc, int B, int A, float gamma, float *y)
+{
+    for (int b = 0; b < B; b++) {
+        const float *o = qo + (size_t)b * A;
+        int best = 0;
+        for (int a = 1; a < A; a++)
+            if (o[a] > o[best]) best = a;
+        y[b] = r[b] + (disc ? disc[b] : gamma) * (1.0f - term[b]) * qn[(size_t)b * A + best];
+    }
+}
+
 float ref_td_loss(const float *q, const int32_t *action, const float *y, int B, int A,
                   cldqn_loss_kind kind, float delta, float *dq)
 {
@@ -300,9 +312,9 @@ float ref_update(const cldqn_layout *lay, const cldqn_learn_config *cfg, float *
     const size_t w = (size_t)max_width(s);
     /* Online activations for B rows (per-sample mode uses only row 0). */
     size_t n_floats = (size_t)B * s->embed + (size_t)L * B * s->hidden + (size_t)B * A /* acts */
-                      + (size_t)B * A                                                  /* qn */
-                      + (size_t)B                                                      /* y */
-                      + (size_t)B * A                                                  /* dq */
+                      + 2 * (size_t)B * A  /* qn, online Q(s') for Double DQN */
+                      + (size_t)B          /* y */
+                      + (size_t)B * A      /* dq */
                       + 2 * (size_t)B * w; /* ping-pong / backward scratch */
     float *mem = malloc(n_floats * sizeof(float));
     float **acts = malloc((size_t)(L + 2) * sizeof(float *));
@@ -322,6 +334,8 @@ float ref_update(const cldqn_layout *lay, const cldqn_learn_config *cfg, float *
     p += (size_t)B * A;
     float *qn = p; /* (B, A) */
     p += (size_t)B * A;
+    float *qo = p; /* (B, A) */
+    p += (size_t)B * A;
     float *y = p; /* (B) */
     p += B;
     float *dq = p; /* (B, A) */
@@ -331,7 +345,13 @@ float ref_update(const cldqn_layout *lay, const cldqn_learn_config *cfg, float *
     /* Target Q of the next states and TD targets, for the whole batch up
      * front: the target network does not change during the update. */
     forward_pingpong(lay, target, batch->next_state, B, s0, s1, qn);
-    ref_td_target(qn, batch->reward, batch->terminated, batch->discount, B, A, cfg->gamma, y);
+    if (cfg->double_q) {
+        forward_pingpong(lay, params, batch->next_state, B, s0, s1, qo);
+        ref_td_target_double(qn, qo, batch->reward, batch->terminated, batch->discount, B, A,
+                             cfg->gamma, y);
+    } else {
+        ref_td_target(qn, batch->reward, batch->terminated, batch->discount, B, A, cfg->gamma, y);
+    }
 
     float loss;
     if (cfg->mode == CLDQN_UPDATE_MEAN) {

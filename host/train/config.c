@@ -99,6 +99,8 @@ static const key_def keys[] = {
     {"train-every", K_INT, OFF(train_every), 1, 1e9, 0, 0, NULL, 1, SW_ANY, "env steps per update"},
     {"grad-steps", K_INT, OFF(grad_steps), 1, 1024, 0, 0, NULL, 2, SW_ANY,
      "updates each time train-every env steps pass (the replay ratio's numerator)"},
+    {"double", K_BOOL, OFF(learn.double_q), 0, 1, 0, 0, NULL, 2, SW_NO,
+     "Double DQN targets: the online network picks argmax_a Q(s'), the target scores it"},
     {"n-step", K_INT, OFF(n_step), 1, 64, 0, 0, NULL, 2, SW_ANY,
      "n-step returns: rewards of up to N steps of one env, then gamma^N max Q_target"},
     /* Stored only when not 1, so that single-env checkpoints stay byte-identical
@@ -533,6 +535,8 @@ cldqn_status cldqn_config_check(const cldqn_config *c)
     if (c->n_step > 1 && c->target_every == 0)
         return cldqn_fail(CLDQN_ERR_ARG, "--n-step: %d needs --target-every > 0 (the seed loop)",
                           c->n_step);
+    if (c->learn.double_q && c->learn.mode == CLDQN_UPDATE_PER_SAMPLE)
+        return cldqn_fail(CLDQN_ERR_ARG, "--double: needs --update mean");
     if (c->n_step > 1 && c->learn.mode == CLDQN_UPDATE_PER_SAMPLE)
         return cldqn_fail(CLDQN_ERR_ARG, "--n-step: %d needs --update mean", c->n_step);
     if (c->learn.tau < 1.0f && c->target_every == 0)

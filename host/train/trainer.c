@@ -290,6 +290,7 @@ static cldqn_status make_qnets(cldqn_trainer *t, const float *const init[4])
         const cldqn_config *ci = &t->a[i].cfg;
         learn[i] = ci->learn;
         if (ci->target_every > 0 && ci->target_every / ci->train_every < payoff) table = 0;
+        if (ci->learn.double_q || cldqn_tau_averages(ci->learn.tau)) table = 0;
     }
     cldqn_status st = cldqn_qnets_create(&t->lay, t->k, learn, &o, init, table, &t->net);
     free(learn);

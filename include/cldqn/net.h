@@ -87,7 +87,8 @@ typedef struct {
     float huber_delta;   /* 1.0 = PyTorch's smooth_l1_loss */
     float max_grad_norm; /* clip by global norm; 0 = off */
     cldqn_update_mode mode;
-    float tau; /* a target sync: target = tau params + (1 - tau) target; 0 or 1 copies */
+    float tau;    /* a target sync: target = tau params + (1 - tau) target; 0 or 1 copies */
+    int double_q; /* Double DQN: the online network picks argmax_a Q(s'), the target scores it */
 } cldqn_learn_config;
 
 /* Whether a target sync with tau averages (Polyak) rather than copies. */

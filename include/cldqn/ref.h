@@ -24,6 +24,10 @@ void ref_dense_forward(const float *W, const float *b, const float *x, int B, in
  * (disc NULL: gamma for every b) */
 void ref_td_target(const float *qn, const float *r, const float *term, const float *disc, int B,
                    int A, float gamma, float *y);
+/* Double DQN: y[b] = r[b] + disc[b] (1 - term[b]) qn[b, argmax_a qo[b,a]]
+ * with qo the online network's Q(s') (argmax: the first on ties). */
+void ref_td_target_double(const float *qn, const float *qo, const float *r, const float *term,
+                          const float *disc, int B, int A, float gamma, float *y);
 
 /* Loss over the taken actions, mean over the batch, and dq = dLoss/dq (B,A)
  * (zero except at the taken action). MSE: (q-y)^2; Huber: PyTorch's

@@ -127,8 +127,16 @@ static void test_cross_checks(void)
     CU_ASSERT_EQUAL(cldqn_config_check(&c), CLDQN_ERR_ARG);
     cldqn_config_preset(&c, "default");
     c.until_optimal = 1;
-    c.taxi.is_rainy = 1;
+    c.taxi.is_rainy = 1; /* exact on the model: fine */
+    CU_ASSERT_EQUAL(cldqn_config_check(&c), CLDQN_OK);
+    c.taxi.fickle_passenger = 1; /* no Markov model */
     CU_ASSERT_EQUAL(cldqn_config_check(&c), CLDQN_ERR_ARG);
+    const char *const refused[][2] = {{"n-step", "3"}, {"double", "true"}, {"tau", "0.5"}};
+    for (int i = 0; i < 3; i++) {
+        cldqn_config_preset(&c, "seed"); /* target-every 0, per-sample updates */
+        CU_ASSERT_EQUAL(cldqn_config_set(&c, refused[i][0], refused[i][1], NULL), CLDQN_OK);
+        CU_ASSERT_EQUAL(cldqn_config_check(&c), CLDQN_ERR_ARG);
+    }
     cldqn_config_preset(&c, "default");
     c.eps_end = 0.5f;
     c.eps_start = 0.2f;

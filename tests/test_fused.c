@@ -309,10 +309,9 @@ static void run_case_mode(const fused_case *c, int table)
     }
     /* One table for the first target, one after the sync (if any); none
      * for Double DQN, which needs all of the target's Q(s'). */
-    const int64_t tables =
-        table && !cfg.double_q
-            ? 1 + (c->sync_after >= 0 && c->sync_after < 3 && c->batches[c->sync_after + 1])
-            : 0;
+    const int64_t tables = table && !cfg.double_q ? 1 + (c->sync_after >= 0 && c->sync_after < 3 &&
+                                                         c->batches[c->sync_after + 1])
+                                                  : 0;
     CU_ASSERT_EQUAL(cldqn_fused_tables(f), tables);
     /* The weights must actually have moved, or agreement proves little. */
     float *p0 = calloc(N, sizeof(float));

@@ -41,6 +41,8 @@ typedef struct {
 } cldqn_cli_pop_agent;
 typedef cldqn_cli_pop_agent (*cldqn_cli_pop_get)(const void *ctx, int i);
 void cldqn_cli_pop_table(FILE *f, int n, cldqn_cli_pop_get get, const void *ctx);
+/* "checkpoints: OUT.agent0... .. agentN-1", after the table. */
+void cldqn_cli_pop_checkpoints(FILE *f, const char *out, int n);
 
 /* Checks every file that a run of k agents (0: a solo run) with cfg will
  * write: checkpoints and state files, metrics, trace. Prints one line and

@@ -289,11 +289,7 @@ static int train_population(const cldqn_config *cfg, cldqn_config *cfgs, int n,
            n, total_steps, el, el > 0 ? (double)total_steps / el : 0.0,
            cldqn_population_launches(p), cldqn_population_device_name(p));
     cldqn_cli_pop_table(stdout, n, pop_agent, p);
-    if (rc != 1) {
-        char first[CLDQN_CONFIG_PATH_MAX + 32];
-        cldqn_population_agent_path(cfg->out, 0, first, sizeof first);
-        printf("checkpoints: %s .. agent%d\n", first, n - 1);
-    }
+    if (rc != 1) cldqn_cli_pop_checkpoints(stdout, cfg->out, n);
     if (rc > 128)
         fprintf(stderr,
                 "cldqn: interrupted by %s; checkpoints saved (continue with --resume %s "
@@ -382,6 +378,18 @@ static int sweep_items(const cldqn_config *cfg, char **owned, const char **items
         *n += m;
     }
     return 0;
+}
+
+/* The number of value combinations of checked sweep items (KEY=V1,V2,...). */
+static long sweep_combinations(const char *const *items, int n)
+{
+    long combos = 1;
+    for (int j = 0; j < n; j++) {
+        long values = 1;
+        for (const char *c = items[j]; *c; c++) values += *c == ',';
+        combos *= values;
+    }
+    return combos;
 }
 
 /* Config file, then the flags in order, onto cfg (pass 2 of the parsing). */
@@ -632,39 +640,34 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
         }
         if (resume) return resume_population(&cfg, resume, pop_k, config_file, argc, argv);
         if (sweep_items(&cfg, &owned, sweep, &n_sweep)) return 2;
-        /* Agent i takes combination i mod their count: with fewer agents some
-         * values would never run. */
-        cldqn_config *all = NULL;
-        int combos = 0;
-        if (cldqn_population_configs(&cfg, 0, sweep, n_sweep, &all, &combos) != CLDQN_OK) {
+        /* The agents' settings, computed once (the MPI ranks compute their own). */
+        cldqn_config *cfgs = NULL;
+        int n = 0;
+        if (cldqn_population_configs(&cfg, cfg.population, sweep, n_sweep, &cfgs, &n) != CLDQN_OK) {
             cldqn_cli_error(NULL);
             free(owned);
             return 2;
         }
-        free(all);
+        /* Agent i takes combination i mod their count: with fewer agents some
+         * values would never run. */
+        const long combos = sweep_combinations(sweep, n_sweep);
         if (cfg.population > 0 && cfg.population < combos) {
             fprintf(stderr,
-                    "cldqn: --population %d: fewer agents than the %d combinations of the sweep "
+                    "cldqn: --population %d: fewer agents than the %ld combinations of the sweep "
                     "(some values would never run)\n",
                     cfg.population, combos);
+            free(cfgs);
             free(owned);
             return 2;
         }
         int rc;
         if (run) {
+            free(cfgs);
             /* cldqn-mpi put its own handler in place before MPI_Init. */
             pthread_sigmask(SIG_UNBLOCK, &held_signals, NULL);
             rc = run(run_ctx, &cfg, cfg.population, sweep, n_sweep);
         } else {
-            cldqn_config *cfgs = NULL;
-            int n = 0;
-            if (cldqn_population_configs(&cfg, cfg.population, sweep, n_sweep, &cfgs, &n) !=
-                CLDQN_OK) {
-                cldqn_cli_error(NULL);
-                rc = 2;
-            } else {
-                rc = train_population(&cfg, cfgs, n, NULL);
-            }
+            rc = train_population(&cfg, cfgs, n, NULL);
         }
         free(owned);
         return rc;

@@ -428,11 +428,7 @@ static int run_share(const mpi_ctx *mc, const cldqn_config *cfgs, int n, FILE *m
             }
             const gathered g = {cfgs, stats};
             cldqn_cli_pop_table(stdout, n, gathered_agent, &g);
-            if (rc != 1) {
-                char first[CLDQN_CONFIG_PATH_MAX + 32];
-                cldqn_population_agent_path(base->out, 0, first, sizeof first);
-                printf("checkpoints: %s .. agent%d\n", first, n - 1);
-            }
+            if (rc != 1) cldqn_cli_pop_checkpoints(stdout, base->out, n);
             if (rc > 128)
                 fprintf(stderr,
                         "cldqn-mpi: interrupted; checkpoints saved (continue on one device "

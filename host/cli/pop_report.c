@@ -10,6 +10,7 @@
 #include "cli.h"
 
 #include "cldqn/config.h"
+#include "cldqn/population.h"
 
 static void json_num(FILE *f, const char *key, double v)
 {
@@ -95,6 +96,13 @@ static void table_row(FILE *f, int agent, const cldqn_config *c, const cldqn_tra
         fprintf(f, " %15s", v);
     }
     fputc('\n', f);
+}
+
+void cldqn_cli_pop_checkpoints(FILE *f, const char *out, int n)
+{
+    char first[CLDQN_CONFIG_PATH_MAX + 32];
+    cldqn_population_agent_path(out, 0, first, sizeof first);
+    fprintf(f, "checkpoints: %s .. agent%d\n", first, n - 1);
 }
 
 void cldqn_cli_pop_table(FILE *f, int n, cldqn_cli_pop_get get, const void *ctx)

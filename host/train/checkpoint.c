@@ -151,8 +151,7 @@ cldqn_status cldqn_st_write(const char *path, const cldqn_st_entry *e, int n,
 {
     int bad;
     char *json = header_json(e, n, meta, &bad);
-    if (bad >= 0)
-        return cldqn_fail(CLDQN_ERR_ARG, "tensor '%s': bad dtype or rank", e[bad].name);
+    if (bad >= 0) return cldqn_fail(CLDQN_ERR_ARG, "tensor '%s': bad dtype or rank", e[bad].name);
     /* Padded with spaces so the data starts 8-byte aligned, as safetensors does. */
     size_t jlen = json ? strlen(json) : 0;
     dstr h = {json ? malloc(jlen + 8) : NULL, (jlen + 7) / 8 * 8};
@@ -274,7 +273,8 @@ static const char *prescan(const char *p, size_t n)
     return NULL;
 }
 
-/* A JSON integer in [0, max]: cJSON holds numbers as doubles, exact to 2^53. */
+/* A JSON integer in [0, max]: cJSON holds numbers as doubles, so max is at
+ * most 2^53 - 1, past which 2^53 + 1 would read as 2^53. */
 static int json_uint(const cJSON *v, double max, uint64_t *out)
 {
     if (!cJSON_IsNumber(v)) return 0;
@@ -283,6 +283,8 @@ static int json_uint(const cJSON *v, double max, uint64_t *out)
     *out = (uint64_t)d;
     return 1;
 }
+
+#define MAX_EXACT 9007199254740991.0
 
 /* [n, n, ...] into vals (at most maxn). Returns the count or -1. */
 static int uint_array(const cJSON *a, uint64_t *vals, int maxn, double max)
@@ -321,7 +323,7 @@ static cldqn_status parse_tensor(const char *path, cldqn_st_file *f, const cJSON
             have |= 1;
         } else if (!strcmp(k->string, "shape")) {
             uint64_t v[CLDQN_ST_MAX_DIMS];
-            int n = uint_array(k, v, CLDQN_ST_MAX_DIMS, 9007199254740992.0);
+            int n = uint_array(k, v, CLDQN_ST_MAX_DIMS, MAX_EXACT);
             if (n < 0) return perr(path, "bad shape");
             t->ndim = n;
             for (int i = 0; i < n; i++) {
@@ -331,7 +333,7 @@ static cldqn_status parse_tensor(const char *path, cldqn_st_file *f, const cJSON
             have |= 2;
         } else if (!strcmp(k->string, "data_offsets")) {
             uint64_t v[2];
-            if (uint_array(k, v, 2, 9007199254740992.0) != 2) return perr(path, "bad data_offsets");
+            if (uint_array(k, v, 2, MAX_EXACT) != 2) return perr(path, "bad data_offsets");
             t->begin = v[0];
             t->end = v[1];
             have |= 4;
@@ -381,7 +383,7 @@ static cldqn_status parse_header(const char *path, cldqn_st_file *f, const char 
     for (const cJSON *e = root->child; !st && e; e = e->next) {
         if (duplicate(e))
             st = perr(path, strcmp(e->string, "__metadata__") ? "duplicate tensor name"
-                                                               : "duplicate __metadata__");
+                                                              : "duplicate __metadata__");
         else if (!strcmp(e->string, "__metadata__"))
             st = parse_meta(path, f, e);
         else
@@ -406,8 +408,8 @@ static cldqn_status validate(cldqn_st_file *f, const char *path)
         for (int k = 0; k < t->ndim; k++) numel *= (uint64_t)t->shape[k];
         if (t->end < t->begin || t->end - t->begin != numel * dtype_size(t->dtype))
             return cldqn_fail(CLDQN_ERR_FORMAT,
-                              "'%s': tensor '%s': data_offsets do not match dtype and shape",
-                              path, t->name);
+                              "'%s': tensor '%s': data_offsets do not match dtype and shape", path,
+                              t->name);
         order[i] = t;
     }
     qsort(order, (size_t)f->n_tensors, sizeof order[0], cmp_begin);

@@ -603,7 +603,7 @@ cldqn_status cldqn_checkpoint_save(const char *path, const cldqn_config *cfg,
         e[i].data = params + t->offset;
     }
     size_t need = cldqn_config_to_json(cfg, NULL, 0);
-    char *json = malloc(need + 1);
+    char *json = need ? malloc(need + 1) : NULL; /* 0: out of memory */
     if (!json) return cldqn_fail(CLDQN_ERR_NOMEM, "out of memory saving '%s'", path);
     cldqn_config_to_json(cfg, json, need + 1);
     char sh[5][16];
@@ -643,9 +643,8 @@ cldqn_status cldqn_checkpoint_load(const char *path, cldqn_config *cfg, cldqn_la
                           path);
     }
     /* The stored JSON names its preset; its keys override the preset's. */
-    const char *pp = strstr(json, "\"preset\": \"");
-    char preset[16] = "default";
-    if (pp) sscanf(pp + 11, "%15[a-z]", preset);
+    char preset[16];
+    cldqn_config_json_preset(json, preset, sizeof preset);
     cldqn_config c;
     if (cldqn_config_preset(&c, preset) != CLDQN_OK) cldqn_config_preset(&c, "default");
     st = cldqn_config_from_json(&c, json);

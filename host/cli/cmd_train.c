@@ -186,16 +186,18 @@ static void pop_on_episode(void *ctx, const cldqn_trainer *t, int terminated)
 {
     pop_ctx *c = ctx;
     if (!c->metrics) return;
-    cldqn_cli_pop_episode_json(c->metrics, cldqn_trainer_agent(t), cldqn_trainer_stats(t),
-                               terminated);
-    if (ferror(c->metrics)) c->write_failed = 1;
+    if (cldqn_cli_episode_json(c->metrics, cldqn_trainer_agent(t), cldqn_trainer_stats(t),
+                               terminated) ||
+        ferror(c->metrics))
+        c->write_failed = 1;
 }
 
 static void pop_on_eval(void *ctx, const cldqn_trainer *t)
 {
     pop_ctx *c = ctx;
     if (!c->metrics) return;
-    cldqn_cli_pop_eval_json(c->metrics, cldqn_trainer_agent(t), cldqn_trainer_stats(t));
+    if (cldqn_cli_eval_json(c->metrics, cldqn_trainer_agent(t), cldqn_trainer_stats(t)))
+        c->write_failed = 1;
     fflush(c->metrics);
     if (ferror(c->metrics)) c->write_failed = 1;
 }

@@ -7,7 +7,6 @@
  * one place is accepted (and checked) the same way in the others. */
 #include "cldqn/config.h"
 
-#include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -17,6 +16,7 @@
 #include <string.h>
 
 #include "cldqn/files.h"
+#include "cldqn/json.h"
 
 typedef enum { K_INT, K_I64, K_U64, K_FLOAT, K_DOUBLE, K_BOOL, K_STR, K_ENUM } key_type;
 
@@ -542,35 +542,6 @@ static size_t value_text(const cldqn_config *cfg, const key_def *k, char *buf, s
  * as): larger integers are written as strings, which read back exactly. */
 #define MAX_EXACT 9007199254740991.0
 
-/* cJSON's unformatted text with a space after each ':' and ',' outside
- * strings: the bytes written before cJSON, which checkpoints hold and
- * users grep ("gamma": 0.9). */
-static char *spaced(const char *t)
-{
-    size_t n = 0, extra = 0;
-    for (int in = 0; t[n]; n++) {
-        if (in && t[n] == '\\')
-            n++;
-        else if (t[n] == '"')
-            in = !in;
-        else if (!in && (t[n] == ':' || t[n] == ','))
-            extra++;
-    }
-    char *out = malloc(n + extra + 1), *o = out;
-    if (!out) return NULL;
-    for (int in = 0; *t; t++) {
-        *o++ = *t;
-        if (in && *t == '\\')
-            *o++ = *++t;
-        else if (*t == '"')
-            in = !in;
-        else if (!in && (*t == ':' || *t == ','))
-            *o++ = ' ';
-    }
-    *o = 0;
-    return out;
-}
-
 /* The persisted settings as JSON text (malloc'd), NULL when out of memory. */
 static char *config_json(const cldqn_config *cfg)
 {
@@ -592,11 +563,10 @@ static char *config_json(const cldqn_config *cfg)
         ok = item && cJSON_AddItemToObject(root, k->name, item);
         if (item && !ok) cJSON_Delete(item);
     }
-    char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
+    /* cldqn's spacing, which checkpoints hold and users grep ("gamma": 0.9). */
+    char *text = ok ? cldqn_json_print(root) : NULL;
     cJSON_Delete(root);
-    char *out = text ? spaced(text) : NULL;
-    cJSON_free(text);
-    return out;
+    return text;
 }
 
 size_t cldqn_config_to_json(const cldqn_config *cfg, char *buf, size_t size)

@@ -262,6 +262,10 @@ static void test_json_round_trip(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"seed\": \"18446744073709551615\""));
     CU_ASSERT_EQUAL(cldqn_config_from_json(&b, json), CLDQN_OK);
     CU_ASSERT(b.seed == UINT64_MAX);
+    /* Only integers: a float past 2^53 is a number as ever. */
+    a.learn.lr = 1e20f;
+    cldqn_config_to_json(&a, json, sizeof json);
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"lr\": 1e+20,"));
     char preset[16];
     cldqn_config_json_preset("{\"lr\": 0.5, \"preset\": \"seed\"}", preset, sizeof preset);
     CU_ASSERT_STRING_EQUAL(preset, "seed");

@@ -554,7 +554,8 @@ static char *config_json(const cldqn_config *cfg)
         if (k->persist == 2 && *(const int *)((const char *)cfg + k->off) == 1) continue;
         value_text(cfg, k, v, sizeof v);
         cJSON *item;
-        if (k->type == K_ENUM || k->type == K_STR || fabs(strtod(v, NULL)) > MAX_EXACT)
+        const int integer = k->type == K_INT || k->type == K_I64 || k->type == K_U64;
+        if (k->type == K_ENUM || k->type == K_STR || (integer && fabs(strtod(v, NULL)) > MAX_EXACT))
             item = cJSON_CreateString(v);
         else if (k->type == K_BOOL)
             item = cJSON_CreateBool(*(const int *)((const char *)cfg + k->off));

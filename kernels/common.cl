@@ -15,3 +15,10 @@
 /* Flat 1-D id; kernels launch n work-items rounded up to the work-group size
  * and return early for ids >= n (never before a barrier). */
 #define GID() ((uint)get_global_id(0))
+
+/* A target weight after a soft sync, as ref_polyak (omt = 1 - tau in float). */
+inline float polyak1(float p, float t, float tau, float omt)
+{
+    const float a = tau * p, b = omt * t;
+    return a + b;
+}

@@ -839,3 +839,16 @@ __kernel void fused_target_table_pop(const __global float *target, __global floa
     const size_t n = (size_t)agents[get_group_id(0)];
     fu_target_table(target + n * FU_NPARAM, ws + n * FU_SCRATCH);
 }
+
+/* Soft target sync of the listed networks (ref_polyak): item i of network
+ * list[i / total]; taus (n) their tau. */
+__kernel void polyak_pop(__global const float *params, __global float *target,
+                         const __global int *list, const __global float *taus, uint total, uint n)
+{
+    const uint i = GID();
+    if (i >= total * n) return;
+    const uint j = i / total;
+    const size_t k = (size_t)list[j] * total + (i - j * total);
+    const float tau = taus[j];
+    target[k] = polyak1(params[k], target[k], tau, 1.0f - tau);
+}

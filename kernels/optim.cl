@@ -55,3 +55,10 @@ __kernel void adam(__global float *p, __global const float *g, __global float *m
         p[i] = p[i] - step * mi / (sqrt(vi) + eps);
     }
 }
+
+/* Soft target sync over n weights (ref_polyak). One work-item per element. */
+__kernel void polyak(__global const float *p, __global float *target, uint n, float tau, float omt)
+{
+    uint i = GID();
+    if (i < n) target[i] = polyak1(p[i], target[i], tau, omt);
+}

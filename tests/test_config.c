@@ -290,6 +290,81 @@ static void test_epsilon_schedule(void)
     CU_ASSERT_EQUAL(cldqn_config_epsilon(&c, 12345), 0.1f);
 }
 
+/* PyTorch's LinearLR / CosineAnnealingLR closed forms over env steps. */
+static void test_lr_schedule(void)
+{
+    cldqn_config c;
+    cldqn_config_preset(&c, "default");
+    c.learn.lr = 3e-3f;
+    c.lr_end = 1e-4f;
+    c.lr_decay_steps = 1000;
+    CU_ASSERT_EQUAL(cldqn_config_lr(&c, 0), 3e-3f); /* constant */
+    CU_ASSERT_EQUAL(cldqn_config_lr(&c, 5000), 3e-3f);
+    const double lr = 3e-3f, end = 1e-4f, pi = 3.14159265358979323846;
+    for (int kind = CLDQN_LR_LINEAR; kind <= CLDQN_LR_COSINE; kind++) {
+        c.lr_schedule = (cldqn_lr_schedule)kind;
+        CU_ASSERT_EQUAL(cldqn_config_lr(&c, 0), 3e-3f);
+        for (int64_t s = 0; s < 1000; s += 37) {
+            const double x = s / 1000.0;
+            const double f = kind == CLDQN_LR_LINEAR ? 1 - x : (1 + cos(pi * x)) / 2;
+            /* one rounding to float: half an ulp of the value */
+            CU_ASSERT_DOUBLE_EQUAL(cldqn_config_lr(&c, s), end + f * (lr - end), 3e-3 * 0x1p-24);
+        }
+        CU_ASSERT_EQUAL(cldqn_config_lr(&c, 1000), 1e-4f);
+        CU_ASSERT_EQUAL(cldqn_config_lr(&c, 99999), 1e-4f);
+    }
+    /* Both halves of the decay meet at the midpoint. */
+    CU_ASSERT_DOUBLE_EQUAL(cldqn_config_lr(&c, 500), (lr + end) / 2, 1e-10);
+    c.lr_decay_steps = 0;
+    CU_ASSERT_EQUAL(cldqn_config_check(&c), CLDQN_ERR_ARG);
+    c.lr_decay_steps = 10;
+    c.lr_end = 1.0f;
+    CU_ASSERT_EQUAL(cldqn_config_check(&c), CLDQN_ERR_ARG);
+    c.lr_end = 0.0f;
+    CU_ASSERT_EQUAL(cldqn_config_check(&c), CLDQN_OK);
+}
+
+/* Settings added after the first checkpoints are stored only when on, and a
+ * checkpoint without them reads as off, whatever its preset sets now. */
+static void test_json_neutral_keys(void)
+{
+    cldqn_config a, b;
+    cldqn_config_preset(&a, "default");
+    a.learn.tau = 1.0f;
+    a.grad_steps = 1;
+    a.lr_schedule = CLDQN_LR_CONSTANT;
+    a.lr_end = 0.0f;
+    a.lr_decay_steps = 0;
+    char json[4096];
+    cldqn_config_to_json(&a, json, sizeof json);
+    const char *later[] = {"\"tau\"",    "\"grad-steps\"",     "\"lr-schedule\"",
+                           "\"lr-end\"", "\"lr-decay-steps\"", "\"envs\""};
+    for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
+        CU_ASSERT_PTR_NULL(strstr(json, later[i]));
+    cldqn_config_preset(&b, "default");
+    b.learn.tau = 0.5f;
+    b.grad_steps = 4;
+    b.lr_schedule = CLDQN_LR_COSINE;
+    CU_ASSERT_EQUAL(cldqn_config_from_json(&b, json), CLDQN_OK);
+    CU_ASSERT_EQUAL(b.learn.tau, 1.0f);
+    CU_ASSERT_EQUAL(b.grad_steps, 1);
+    CU_ASSERT_EQUAL(b.lr_schedule, CLDQN_LR_CONSTANT);
+    a.learn.tau = 0.25f;
+    a.grad_steps = 3;
+    a.lr_schedule = CLDQN_LR_LINEAR;
+    a.lr_end = 1e-4f;
+    a.lr_decay_steps = 777;
+    cldqn_config_to_json(&a, json, sizeof json);
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"tau\": 0.25"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"lr-schedule\": \"linear\""));
+    CU_ASSERT_EQUAL(cldqn_config_from_json(&b, json), CLDQN_OK);
+    CU_ASSERT_EQUAL(b.learn.tau, 0.25f);
+    CU_ASSERT_EQUAL(b.grad_steps, 3);
+    CU_ASSERT_EQUAL(b.lr_schedule, CLDQN_LR_LINEAR);
+    CU_ASSERT_EQUAL(b.lr_end, 1e-4f);
+    CU_ASSERT_EQUAL(b.lr_decay_steps, 777);
+}
+
 static int in_list(const char *const *list, const char *key)
 {
     for (; *list; list++)
@@ -300,10 +375,10 @@ static int in_list(const char *const *list, const char *key)
 /* c with key set to a valid value other than its own, or 0 if none found. */
 static int change_key(cldqn_config *c, const char *key)
 {
-    static const char *const cand[] = {"3",     "2",     "1",    "0",          "0.5",   "0.25",
-                                       "true",  "false", "with", "without",    "keras", "torch",
-                                       "huber", "mse",   "mean", "per-sample", "fused", "layered",
-                                       "ref",   "x",     NULL};
+    static const char *const cand[] = {"3",     "2",     "1",      "0",          "0.5",   "0.25",
+                                       "true",  "false", "with",   "without",    "keras", "torch",
+                                       "huber", "mse",   "mean",   "per-sample", "fused", "layered",
+                                       "ref",   "x",     "linear", "cosine",     NULL};
     char was[1100], now[1100];
     cldqn_config_value(c, key, was, sizeof was);
     for (int i = 0; cand[i]; i++) {
@@ -452,6 +527,8 @@ int register_suites(void)
                                          {"print-config round trip", test_print_round_trip},
                                          {"JSON round trip", test_json_round_trip},
                                          {"epsilon schedule", test_epsilon_schedule},
+                                         {"learning-rate schedules", test_lr_schedule},
+                                         {"JSON: later keys only when on", test_json_neutral_keys},
                                          {"sweep column: list, strip, errors", test_sweep_column},
                                          {"sweep column: usage text, README", test_sweep_docs},
                                          {NULL, NULL}};

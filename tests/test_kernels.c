@@ -643,6 +643,45 @@ static void test_adam(void)
     report("adam (torch and keras)");
 }
 
+/* Soft target sync: elementwise, so exact on every implementation; the
+ * reference itself against the formula in double (two products and a sum,
+ * each rounded once: within 3 units of the last place of the terms). */
+static void test_polyak(void)
+{
+    cl_kernel k = kernel(3, "polyak");
+    size_t wg = cldqn_cl_kernel_wg(cl, k, 64);
+    const unsigned ns[] = {1, 7, 33, 8406};
+    const float taus[] = {0.005f, 0.5f, 0.9f};
+    for (int ni = 0; ni < (small ? 3 : 4); ni++)
+        for (int ti = 0; ti < 3; ti++) {
+            size_t n = ns[ni];
+            float tau = taus[ti];
+            float *p = rand_floats(n, -1, 1), *t = rand_floats(n + 1, -1, 1);
+            t[n] = SENTINEL;
+            float *want = malloc(n * 4);
+            memcpy(want, t, n * 4);
+            ref_polyak(want, p, n, tau);
+            for (size_t i = 0; i < n; i++) {
+                const double exact = (double)tau * p[i] + (1.0 - (double)tau) * t[i];
+                const double bound =
+                    3 * 0x1p-24 * ((double)tau * fabs(p[i]) + (1.0 - (double)tau) * fabs(t[i]));
+                CU_ASSERT(fabs(want[i] - exact) <= bound);
+            }
+            cl_mem dp = dev_copy(p, n * 4), dt = dev_copy(t, (n + 1) * 4);
+            RUN(k, "polyak", n, wg, A_MEM(dp), A_MEM(dt), A_UINT(n), A_FLT(tau), A_FLT(1.0f - tau));
+            dev_read(dt, t, (n + 1) * 4);
+            check(t, want, n);
+            CU_ASSERT(t[n] == SENTINEL);
+            clReleaseMemObject(dp);
+            clReleaseMemObject(dt);
+            free(p);
+            free(t);
+            free(want);
+        }
+    clReleaseKernel(k);
+    report("polyak");
+}
+
 static void test_argmax(void)
 {
     cl_kernel k = kernel(2, "argmax");
@@ -687,6 +726,7 @@ int register_suites(void)
         {"keras_sample_loss", test_keras_sample_loss},
         {"clip_grad_norm", test_clip_grad_norm},
         {"adam", test_adam},
+        {"polyak", test_polyak},
         {"argmax", test_argmax},
         {NULL, NULL},
     };

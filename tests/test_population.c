@@ -146,6 +146,36 @@ static void test_backends_envs_profile(void)
     free(cfgs);
 }
 
+/* Polyak syncs (a launch of polyak_pop for the averaging agents among the
+ * syncing ones, copies for the rest), grad-steps and learning-rate
+ * schedules, on the population kernels and on every single-network path. */
+static void test_sweep_schedule_keys(void)
+{
+    static const char *const set[4][8] = {
+        {"tau", "0.2", "target-every", "20", NULL},
+        {"grad-steps", "2", "lr-schedule", "linear", "lr-decay-steps", "800", "lr-end", "1e-4"},
+        {"lr-schedule", "cosine", "lr-decay-steps", "600", "tau", "0.5", "target-every", "10"},
+        {NULL},
+    };
+    cldqn_config cfgs[4];
+    for (int i = 0; i < 4; i++) {
+        small_default(&cfgs[i]);
+        cfgs[i].steps = 1000;
+        cfgs[i].seed = 21 + (uint64_t)i;
+        for (int j = 0; j < 8 && set[i][j]; j += 2)
+            CU_ASSERT_EQUAL_FATAL(cldqn_config_set(&cfgs[i], set[i][j], set[i][j + 1], NULL),
+                                  CLDQN_OK);
+    }
+    compare_on_path(cfgs, 4, "fused");
+    for (int i = 0; i < 4; i++) cfgs[i].backend = CLDQN_BACKEND_REF;
+    compare_on_path(cfgs, 4, "reference");
+    for (int i = 0; i < 4; i++) {
+        cfgs[i].backend = CLDQN_BACKEND_OPENCL;
+        cfgs[i].path = CLDQN_PATH_LAYERED;
+    }
+    compare_on_path(cfgs, 4, "layered");
+}
+
 static void test_default_sweep_bit_identical(void)
 {
     cldqn_config base, *cfgs = NULL;
@@ -308,8 +338,9 @@ static void test_configs_and_refusals(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(cldqn_last_error(), "'batch' cannot differ"));
     CU_ASSERT_PTR_NOT_NULL(strstr(cldqn_last_error(),
                                   "(only seed, lr, gamma, beta1, beta2, adam-eps, huber-delta, "
-                                  "clip, learning-starts, train-every, target-every, eps-start, "
-                                  "eps-end, eps-decay-steps, eval-every)"));
+                                  "clip, learning-starts, train-every, grad-steps, target-every, "
+                                  "tau, lr-schedule, lr-end, lr-decay-steps, eps-start, eps-end, "
+                                  "eps-decay-steps, eval-every)"));
     const char *bad_val[] = {"gamma=0.9,abc"};
     CU_ASSERT_EQUAL(cldqn_population_configs(&base, 2, bad_val, 1, &cfgs, &k), CLDQN_ERR_ARG);
     const char *bad_form[] = {"lr"};
@@ -687,6 +718,9 @@ int register_suites(void)
          test_sweep_more_keys},
         {"agents differing in Adam betas, eps, Huber delta, clip, K=4: bit-identical",
          test_sweep_adam_loss_keys},
+        {"agents differing in tau, grad-steps, learning-rate schedule, K=4, three paths: "
+         "bit-identical to solo",
+         test_sweep_schedule_keys},
         {"resume (default loop, K=2): interrupted, save-every, solo agent, mixed files",
          test_resume_default},
         {"resume (seed loop, K=2): the same four ways", test_resume_seed_mode},

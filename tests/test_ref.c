@@ -385,11 +385,17 @@ static void test_per_sample_is_sequential(void)
     memcpy(p2, p1, P * sizeof(float));
     batch_store bs;
     random_batch(&bs, 9, sh.n_states, sh.n_actions);
-    cldqn_learn_config cfg = {0.6f,           0.01f,
-                              0.9f,           0.999f,
-                              1e-7f,          CLDQN_ADAM_KERAS,
-                              CLDQN_LOSS_MSE, 1.0f,
-                              0.0f,           CLDQN_UPDATE_PER_SAMPLE};
+    cldqn_learn_config cfg = {0.6f,
+                              0.01f,
+                              0.9f,
+                              0.999f,
+                              1e-7f,
+                              CLDQN_ADAM_KERAS,
+                              CLDQN_LOSS_MSE,
+                              1.0f,
+                              0.0f,
+                              CLDQN_UPDATE_PER_SAMPLE,
+                              1.0f};
     int t1 = 0, t2 = 0;
     float l1 = ref_update(&lay, &cfg, p1, tg, m1, v1, &t1, &bs.b, g1);
     float sum = 0;

@@ -626,6 +626,75 @@ static void test_eval_policy(void)
     CU_ASSERT_EQUAL(cldqn_taxi_eval_policy(policy, 0, &ev), CLDQN_ERR_ARG);
 }
 
+/* The exact policy evaluation: on deterministic Taxi it agrees with running
+ * the policy; on rainy Taxi the optimal policy scores numpy's optimum
+ * (Gymnasium's env.P), and sampled episodes agree within their error. */
+static void test_policy_value(void)
+{
+    cldqn_taxi_config plain = cldqn_taxi_default_config(), rainy = rainy_config();
+    double V[CLDQN_TAXI_STATES];
+    uint8_t policy[CLDQN_TAXI_STATES], other[CLDQN_TAXI_STATES];
+    cldqn_taxi_eval ev, ex;
+    CU_ASSERT_FATAL(cldqn_taxi_value_iteration(&plain, 1.0, 1e-12, V) == CLDQN_OK);
+    greedy_policy(&plain, V, policy);
+    cldqn_rng r;
+    cldqn_rng_seed(&r, 5, 0);
+    for (int trial = 0; trial < 4; trial++) {
+        /* The optimal policy, then more and more random actions in it. */
+        for (int s = 0; s < CLDQN_TAXI_STATES; s++)
+            other[s] = cldqn_rng_float(&r) < 0.1f * (float)trial
+                           ? (uint8_t)cldqn_rng_below(&r, CLDQN_TAXI_ACTIONS)
+                           : policy[s];
+        CU_ASSERT_FATAL(cldqn_taxi_eval_policy(other, 200, &ev) == CLDQN_OK);
+        CU_ASSERT_FATAL(cldqn_taxi_policy_value(&plain, other, 200, &ex) == CLDQN_OK);
+        /* Sums of integers times probabilities 1: exact. */
+        CU_ASSERT_EQUAL(ex.mean_return, ev.mean_return);
+        CU_ASSERT_EQUAL(ex.success_rate, ev.success_rate);
+        CU_ASSERT_EQUAL(ex.mean_steps, ev.mean_steps);
+        CU_ASSERT_EQUAL(ex.episodes, 0);
+    }
+    CU_ASSERT_FATAL(cldqn_taxi_value_iteration(&rainy, 1.0, 1e-12, V) == CLDQN_OK);
+    greedy_policy(&rainy, V, policy);
+    CU_ASSERT_FATAL(cldqn_taxi_policy_value(&rainy, policy, 0, &ex) == CLDQN_OK);
+    printf("\n  rainy optimal policy, exact: mean return %.6f (numpy optimum %.6f), delivered "
+           "%.6f, mean steps %.4f",
+           ex.mean_return, g_var[1].mean1, ex.success_rate, ex.mean_steps);
+    /* Both iterate to a change < 1e-12 (value iteration over 100 sweeps). */
+    CU_ASSERT(fabs(ex.mean_return - g_var[1].mean1) <= 1e-9);
+    CU_ASSERT(fabs(ex.success_rate - 1.0) <= 1e-9);
+    /* Sampled: 20,000 episodes of the env itself from uniform starts. */
+    cldqn_taxi env;
+    CU_ASSERT_FATAL(cldqn_taxi_init(&env, &rainy, 11) == CLDQN_OK);
+    double sum = 0.0, sum2 = 0.0;
+    const int n = 20000;
+    for (int i = 0; i < n; i++) {
+        int s = cldqn_taxi_reset(&env);
+        double ret = 0.0;
+        for (int t = 0; t < 10000; t++) {
+            cldqn_taxi_step_result res;
+            CU_ASSERT_FATAL(cldqn_taxi_step(&env, policy[s], &res) == CLDQN_OK);
+            ret += res.reward;
+            s = res.next_state;
+            if (res.terminated) break;
+        }
+        sum += ret;
+        sum2 += ret * ret;
+    }
+    const double mean = sum / n, se = sqrt((sum2 / n - mean * mean) / n);
+    printf("; sampled %.4f +- %.4f\n", mean, se);
+    CU_ASSERT(fabs(mean - ex.mean_return) <= 4 * se);
+    /* A policy that never delivers is cut at the sweep cap. */
+    memset(other, 1, sizeof other);
+    CU_ASSERT_FATAL(cldqn_taxi_policy_value(&rainy, other, 0, &ex) == CLDQN_OK);
+    CU_ASSERT_DOUBLE_EQUAL(ex.mean_return, -(double)CLDQN_TAXI_EVAL_SWEEPS, 1e-6);
+    CU_ASSERT_EQUAL(ex.success_rate, 0.0);
+    cldqn_taxi_config fickle = plain;
+    fickle.fickle_passenger = 1;
+    CU_ASSERT_EQUAL(cldqn_taxi_policy_value(&fickle, policy, 0, &ex), CLDQN_ERR_ARG);
+    other[0] = 9;
+    CU_ASSERT_EQUAL(cldqn_taxi_policy_value(&plain, other, 0, &ex), CLDQN_ERR_ARG);
+}
+
 static void test_action_names(void)
 {
     static const char *names[6] = {"South", "North", "East", "West", "Pickup", "Dropoff"};
@@ -658,6 +727,7 @@ int register_suites(void)
         {"plain steps follow the model", test_deterministic_steps_follow_model},
         {"rainy step frequencies 0.8/0.1/0.1", test_rainy_frequencies},
         {"fickle rule fires where Gymnasium's does", test_fickle_matches_gymnasium},
+        {"exact policy evaluation: runs, rainy optimum, samples", test_policy_value},
         {"fickle passenger: rule and frequency", test_fickle_rule_and_frequency},
         {"value iteration equals numpy over env.P", test_value_iteration},
         {"eval_policy of the VI-greedy policy", test_eval_policy},

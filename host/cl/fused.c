@@ -268,6 +268,11 @@ int64_t cldqn_fused_table_payoff(const cldqn_net_shape *s, int max_batch, int ba
     return (2 * table + saved - 1) / saved;
 }
 
+void cldqn_fused_set_lr(cldqn_fused *f, float lr)
+{
+    if (f) f->cfg.lr = lr;
+}
+
 void cldqn_fused_target_changed(cldqn_fused *f)
 {
     if (!f) return;

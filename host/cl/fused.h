@@ -60,6 +60,8 @@ void cldqn_fused_set_prof(cldqn_fused *f, cldqn_clprof *prof);
  * (-1 auto, 0 never, 1 always); results are the same bits either way.
  * cldqn_fused_tables counts the tables built. */
 void cldqn_fused_target_changed(cldqn_fused *f);
+/* The learning rate of the next updates (cldqn_qnet_set_lr). */
+void cldqn_fused_set_lr(cldqn_fused *f, float lr);
 /* Updates of `batch` samples (0: unknown, as few as 1) a target must last
  * for its table to repay itself twice; auto mode uses it, and so does the
  * population, whose updates always take the whole batch. */

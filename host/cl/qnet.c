@@ -48,6 +48,7 @@ enum {
     K_ARGMAX,
     K_CLIP,
     K_ADAM,
+    K_POLYAK,
     K_QACT,
     N_KERNELS
 };
@@ -55,19 +56,13 @@ static const struct {
     int prog;
     const char *name;
 } kernel_defs[N_KERNELS] = {
-    {PROG_EMBED, "embed_forward"},
-    {PROG_EMBED, "embed_backward"},
-    {PROG_DENSE, "dense_forward"},
-    {PROG_DENSE, "dense_backward"},
-    {PROG_DENSE, "bias_act"},
-    {PROG_DENSE, "relu_mask_db"},
-    {PROG_TD, "td_target"},
-    {PROG_TD, "td_loss"},
-    {PROG_TD, "keras_sample_loss"},
-    {PROG_TD, "argmax"},
-    {PROG_OPTIM, "clip_grad_norm"},
-    {PROG_OPTIM, "adam"},
-    {PROG_ACT, "q_act"},
+    {PROG_EMBED, "embed_forward"},  {PROG_EMBED, "embed_backward"},
+    {PROG_DENSE, "dense_forward"},  {PROG_DENSE, "dense_backward"},
+    {PROG_DENSE, "bias_act"},       {PROG_DENSE, "relu_mask_db"},
+    {PROG_TD, "td_target"},         {PROG_TD, "td_loss"},
+    {PROG_TD, "keras_sample_loss"}, {PROG_TD, "argmax"},
+    {PROG_OPTIM, "clip_grad_norm"}, {PROG_OPTIM, "adam"},
+    {PROG_OPTIM, "polyak"},         {PROG_ACT, "q_act"},
 };
 
 /* Regions of the packed minibatch, in upload order. */
@@ -719,6 +714,14 @@ void cldqn_qnet_free(cldqn_qnet *net)
 static cldqn_status cl_sync(cldqn_qnet *net)
 {
     clnet *d = net->dev;
+    const float tau = net->cfg.tau;
+    if (cldqn_tau_averages(tau)) {
+        TRY(SET_ARGS(d, K_POLYAK, A_MEM(d->buf[CLDQN_BUF_PARAMS]), A_MEM(d->buf[CLDQN_BUF_TARGET]),
+                     A_UINT(net->lay.total), A_FLT(tau), A_FLT(1.0f - tau)));
+        TRY(launch(d, K_POLYAK, net->lay.total, d->wg[K_POLYAK]));
+        cldqn_fused_target_changed(d->fused);
+        return CLDQN_OK;
+    }
     CLDQN_CL_CHECK(clEnqueueCopyBuffer(
         d->cl->queue, d->buf[CLDQN_BUF_PARAMS], d->buf[CLDQN_BUF_TARGET], 0, 0,
         net->lay.total * sizeof(float), 0, NULL, EV(d, "copy:target", "transfer")));
@@ -826,6 +829,11 @@ static cldqn_status ref_b_update_act(cldqn_qnet *net, const cldqn_batch *b, int3
 
 static cldqn_status ref_b_sync(cldqn_qnet *net)
 {
+    if (cldqn_tau_averages(net->cfg.tau)) {
+        ref_polyak(net->buf[CLDQN_BUF_TARGET], net->buf[CLDQN_BUF_PARAMS], net->lay.total,
+                   net->cfg.tau);
+        return CLDQN_OK;
+    }
     memcpy(net->buf[CLDQN_BUF_TARGET], net->buf[CLDQN_BUF_PARAMS], net->lay.total * sizeof(float));
     return CLDQN_OK;
 }
@@ -921,6 +929,13 @@ int cldqn_qnet_adam_step(const cldqn_qnet *net)
 void cldqn_qnet_set_adam_step(cldqn_qnet *net, int t)
 {
     if (net) net->adam_t = t;
+}
+
+void cldqn_qnet_set_lr(cldqn_qnet *net, float lr)
+{
+    if (!net) return;
+    net->cfg.lr = lr;
+    if (net->dev) cldqn_fused_set_lr(net->dev->fused, lr);
 }
 
 const cldqn_layout *cldqn_qnet_layout(const cldqn_qnet *net)

@@ -31,11 +31,14 @@ typedef struct {
     size_t stride, nws;
     cldqn_cl *cl;
     cl_program prog, act_prog;
-    cl_kernel kern, kern_tt, kern_table, act_kern;
+    cl_kernel kern, kern_tt, kern_table, act_kern, kern_polyak;
     size_t wg, act_wg;
     int use_table;
     cl_mem buf[5]; /* cldqn_qnet_buffer order, (K, total) each */
     cl_mem in, ws, out, list, tlist;
+    cl_mem plist, ptau; /* (K) each: the networks a soft sync averages, their tau */
+    int32_t *pl;
+    float *pt;
     cl_mem act_in, act_out; /* (act_cap, 2) state, network; (act_cap) actions */
     size_t act_cap;
     int32_t *stage, *res, *tl, *act_sa;
@@ -171,9 +174,10 @@ static void pop_free(cldqn_qnets *q)
     if (d->cl && d->cl->queue) clFinish(d->cl->queue);
     cldqn_clprof_free(&d->prof);
     for (int j = 0; j < 5; j++) release(&d->buf[j]);
-    cl_mem *mems[] = {&d->in, &d->ws, &d->out, &d->list, &d->tlist, &d->act_in, &d->act_out};
+    cl_mem *mems[] = {&d->in,     &d->ws,      &d->out,   &d->list, &d->tlist,
+                      &d->act_in, &d->act_out, &d->plist, &d->ptau};
     for (size_t j = 0; j < sizeof mems / sizeof mems[0]; j++) release(mems[j]);
-    cl_kernel ks[] = {d->kern, d->kern_tt, d->kern_table, d->act_kern};
+    cl_kernel ks[] = {d->kern, d->kern_tt, d->kern_table, d->act_kern, d->kern_polyak};
     for (size_t j = 0; j < sizeof ks / sizeof ks[0]; j++)
         if (ks[j]) clReleaseKernel(ks[j]);
     if (d->prog) clReleaseProgram(d->prog);
@@ -184,6 +188,8 @@ static void pop_free(cldqn_qnets *q)
     free(d->tl);
     free(d->act_sa);
     free(d->adam_t);
+    free(d->pl);
+    free(d->pt);
     free(d);
     q->pop = NULL;
 }
@@ -298,9 +304,34 @@ static cldqn_status pop_sync(cldqn_qnets *q, int n, const int32_t *nets)
 {
     pop_dev *d = q->pop;
     const size_t bytes = q->lay.total * sizeof(float);
+    int np = 0;
+    for (int j = 0; j < n; j++)
+        if (cldqn_tau_averages(q->cfgs[nets[j]].tau)) {
+            d->pl[np] = nets[j];
+            d->pt[np++] = q->cfgs[nets[j]].tau;
+        }
+    if (np) {
+        cl_command_queue cq = d->cl->queue;
+        const cl_uint total = (cl_uint)q->lay.total, un = (cl_uint)np;
+        /* Blocking: the next sync rewrites pl and pt. */
+        CL_TRY(clEnqueueWriteBuffer(cq, d->plist, CL_TRUE, 0, (size_t)np * sizeof(int32_t), d->pl,
+                                    0, NULL, EV(d, "write:list", "transfer")));
+        CL_TRY(clEnqueueWriteBuffer(cq, d->ptau, CL_TRUE, 0, (size_t)np * sizeof(float), d->pt, 0,
+                                    NULL, EV(d, "write:tau", "transfer")));
+        CL_TRY(clSetKernelArg(d->kern_polyak, 4, sizeof(cl_uint), &total));
+        CL_TRY(clSetKernelArg(d->kern_polyak, 5, sizeof(cl_uint), &un));
+        const size_t items = (size_t)np * total;
+        CL_TRY(clEnqueueNDRangeKernel(cq, d->kern_polyak, 1, NULL, &items, NULL, 0, NULL,
+                                      EV(d, "polyak_pop", "kernel")));
+    }
     for (int j = 0; j < n;) {
+        if (cldqn_tau_averages(q->cfgs[nets[j]].tau)) {
+            j++;
+            continue;
+        }
         int e = j + 1;
-        while (e < n && nets[e] == nets[e - 1] + 1) e++;
+        while (e < n && nets[e] == nets[e - 1] + 1 && !cldqn_tau_averages(q->cfgs[nets[e]].tau))
+            e++;
         CL_TRY(clEnqueueCopyBuffer(d->cl->queue, d->buf[CLDQN_BUF_PARAMS], d->buf[CLDQN_BUF_TARGET],
                                    (size_t)nets[j] * bytes, (size_t)nets[j] * bytes,
                                    (size_t)(e - j) * bytes, 0, NULL,
@@ -334,6 +365,7 @@ static cldqn_status pop_kernels(cldqn_qnets *q, const cldqn_qnet_options *opt)
         (st = cldqn_cl_create_kernel(d->prog, "fused_update_pop", &d->kern)) ||
         (st = cldqn_cl_create_kernel(d->prog, "fused_update_pop_tt", &d->kern_tt)) ||
         (st = cldqn_cl_create_kernel(d->prog, "fused_target_table_pop", &d->kern_table)) ||
+        (st = cldqn_cl_create_kernel(d->prog, "polyak_pop", &d->kern_polyak)) ||
         (st = cldqn_cl_build_program(d->cl, "act", NULL, &d->act_prog)) ||
         (st = cldqn_cl_create_kernel(d->act_prog, "q_act_pop", &d->act_kern)))
         return st;
@@ -359,7 +391,9 @@ static cldqn_status pop_create(cldqn_qnets *q, const cldqn_qnet_options *opt,
     d->res = calloc(2 * K, sizeof(int32_t));
     d->tl = calloc(K, sizeof(int32_t));
     d->adam_t = calloc(K, sizeof(int));
-    if (!d->stage || !d->res || !d->tl || !d->adam_t)
+    d->pl = calloc(K, sizeof(int32_t));
+    d->pt = calloc(K, sizeof(float));
+    if (!d->stage || !d->res || !d->tl || !d->adam_t || !d->pl || !d->pt)
         return cldqn_fail(CLDQN_ERR_NOMEM, "population: out of memory");
     cldqn_status st = cldqn_cl_create_groups(opt->device, opt->profile, q->k, &d->cl);
     if (!st) st = pop_kernels(q, opt);
@@ -380,7 +414,9 @@ static cldqn_status pop_create(cldqn_qnets *q, const cldqn_qnet_options *opt,
         (st = make_buffer(d, K * d->stride * sizeof(int32_t), d->stage, &d->in)) ||
         (st = make_buffer(d, K * 2 * sizeof(int32_t), d->res, &d->out)) ||
         (st = make_buffer(d, K * sizeof(int32_t), d->tl, &d->list)) ||
-        (st = make_buffer(d, K * sizeof(int32_t), d->tl, &d->tlist))) {
+        (st = make_buffer(d, K * sizeof(int32_t), d->tl, &d->tlist)) ||
+        (st = make_buffer(d, K * sizeof(int32_t), d->tl, &d->plist)) ||
+        (st = make_buffer(d, K * sizeof(float), zeros, &d->ptau))) {
         free(zeros);
         return st;
     }
@@ -398,6 +434,10 @@ static cldqn_status pop_create(cldqn_qnets *q, const cldqn_qnet_options *opt,
     CL_TRY(clSetKernelArg(d->kern_table, 0, sizeof(cl_mem), &d->buf[CLDQN_BUF_TARGET]));
     CL_TRY(clSetKernelArg(d->kern_table, 1, sizeof(cl_mem), &d->ws));
     CL_TRY(clSetKernelArg(d->kern_table, 2, sizeof(cl_mem), &d->tlist));
+    CL_TRY(clSetKernelArg(d->kern_polyak, 0, sizeof(cl_mem), &d->buf[CLDQN_BUF_PARAMS]));
+    CL_TRY(clSetKernelArg(d->kern_polyak, 1, sizeof(cl_mem), &d->buf[CLDQN_BUF_TARGET]));
+    CL_TRY(clSetKernelArg(d->kern_polyak, 2, sizeof(cl_mem), &d->plist));
+    CL_TRY(clSetKernelArg(d->kern_polyak, 3, sizeof(cl_mem), &d->ptau));
     const cldqn_net_shape *sh = &q->lay.shape;
     const cl_uint stride = (cl_uint)total, w_off0 = (cl_uint)q->lay.t[1].offset;
     const int E = sh->embed, H = sh->hidden, L = sh->layers, A = sh->n_actions;
@@ -515,6 +555,12 @@ cldqn_status cldqn_qnets_read(cldqn_qnets *q, int i, cldqn_qnet_buffer which, fl
         return cldqn_fail(CLDQN_ERR_ARG, "qnets_read: bad argument");
     double t0 = prof_begin(q);
     return prof_end(q, "qnets read", t0, q->ops->read(q, i, which, out));
+}
+
+void cldqn_qnets_set_lr(cldqn_qnets *q, int i, float lr)
+{
+    q->cfgs[i].lr = lr;
+    if (!q->pop) cldqn_qnet_set_lr(q->nets[i], lr);
 }
 
 int cldqn_qnets_adam_step(const cldqn_qnets *q, int i)

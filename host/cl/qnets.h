@@ -58,6 +58,8 @@ cldqn_status cldqn_qnets_sync(cldqn_qnets *q, int n, const int32_t *nets);
 
 /* Network i's buffer (lay->total floats) to the host. */
 cldqn_status cldqn_qnets_read(cldqn_qnets *q, int i, cldqn_qnet_buffer which, float *out);
+/* Network i's learning rate from its next update on. */
+void cldqn_qnets_set_lr(cldqn_qnets *q, int i, float lr);
 /* Network i's Adam step count. */
 int cldqn_qnets_adam_step(const cldqn_qnets *q, int i);
 void cldqn_qnets_set_adam_step(cldqn_qnets *q, int i, int t);

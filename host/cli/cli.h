@@ -2,9 +2,12 @@
  *
  * Each takes the arguments after the command name (argv[0] is the command)
  * and returns the process exit status: 0 success, 1 runtime failure, 2 bad
- * usage. They print their own output; main() only dispatches. */
+ * usage, 3 (train --until-optimal) a limit came before the optimum, 128 + N
+ * signal N. They print their own output; main() only dispatches. */
 #ifndef CLDQN_CLI_H
 #define CLDQN_CLI_H
+
+#define CLDQN_EXIT_NOT_OPTIMAL 3
 
 #include <stdio.h>
 

@@ -26,8 +26,11 @@ static void usage(FILE *f)
                "Greedy policy of a checkpoint on the Taxi it was trained on (--rainy and\n"
                "--fickle add rain or a fickle passenger): from all 300 start states of\n"
                "deterministic Taxi, exactly (mean return, success rate, mean steps, gap to the\n"
-               "optimum), or N Monte-Carlo episodes (default 1000) of rainy/fickle Taxi with\n"
-               "seed S. --max-steps: the episode cap (default 200, Taxi-v3's time limit).\n");
+               "optimum); on rainy Taxi the exact expectation over the model from a uniform\n"
+               "start, without time limit (the policy's Bellman equation iterated to a change\n"
+               "below 1e-12); N Monte-Carlo episodes (default 1000) with seed S of fickle\n"
+               "Taxi, or of rainy Taxi when --episodes or --seed is given. --max-steps: the\n"
+               "episode cap of runs (default 200, Taxi-v3's time limit).\n");
 }
 
 static int parse_int(const char *flag, const char *v, long long lo, long long hi, long long *out)
@@ -119,8 +122,14 @@ int cldqn_cmd_eval(int argc, char **argv)
     }
     cldqn_taxi_eval ev;
     double optimal = NAN;
+    /* Rain alone is a Markov model: its expectation is computed exactly
+     * unless Monte-Carlo settings ask for sampled episodes. */
+    const int exact_rainy = tc.is_rainy && !tc.fickle_passenger && !mc_flag;
     if (!stochastic) {
         st = cldqn_taxi_eval_policy(policy, (int)max_steps, &ev);
+        optimal = cldqn_taxi_optimal_mean_return(&tc);
+    } else if (exact_rainy) {
+        st = cldqn_taxi_policy_value(&tc, policy, 0, &ev);
         optimal = cldqn_taxi_optimal_mean_return(&tc);
     } else {
         cldqn_taxi env;
@@ -164,7 +173,9 @@ int cldqn_cmd_eval(int argc, char **argv)
                  cldqn_json_add_number(o, "gap", "%.6f", optimal - ev.mean_return) &&
                  cldqn_json_add_number(o, "success_rate", "%.6f", ev.success_rate) &&
                  cldqn_json_add_number(o, "mean_steps", "%.6f", ev.mean_steps) &&
-                 (!stochastic || cldqn_json_add_int(o, "seed", seed));
+                 cJSON_AddStringToObject(o, "method",
+                                         stochastic && !exact_rainy ? "monte-carlo" : "exact") &&
+                 (!stochastic || exact_rainy || cldqn_json_add_int(o, "seed", seed));
         char *text = ok ? cldqn_json_print(o) : NULL;
         cJSON_Delete(o);
         if (!text) {
@@ -174,8 +185,15 @@ int cldqn_cmd_eval(int argc, char **argv)
         printf("%s\n", text);
         free(text);
     } else {
-        printf("%s Taxi, %d %s: mean return %.3f", envname, ev.episodes,
-               stochastic ? "Monte-Carlo episodes" : "start states", ev.mean_return);
+        if (exact_rainy)
+            printf("%s Taxi, exact expectation from the 300 start states (no time limit; a loop "
+                   "scores "
+                   "-10,000): mean "
+                   "return %.4f",
+                   envname, ev.mean_return);
+        else
+            printf("%s Taxi, %d %s: mean return %.3f", envname, ev.episodes,
+                   stochastic ? "Monte-Carlo episodes" : "start states", ev.mean_return);
         if (isfinite(optimal))
             printf(" (optimal %.3f, gap %.3f)", optimal, optimal - ev.mean_return);
         printf(", success %.1f%%, mean steps %.2f\n", 100 * ev.success_rate, ev.mean_steps);

@@ -258,8 +258,7 @@ static int train_population(const cldqn_config *cfg, cldqn_config *cfgs, int n,
     int64_t total_steps = 0;
     for (int i = 0; i < n; i++) {
         total_steps += cldqn_population_stats(p, i)->steps;
-        if (rc != 1 && !cfg->taxi.is_rainy && !cfg->taxi.fickle_passenger &&
-            cldqn_population_evaluate(p, i) != CLDQN_OK) {
+        if (rc != 1 && !cfg->taxi.fickle_passenger && cldqn_population_evaluate(p, i) != CLDQN_OK) {
             cldqn_cli_error(NULL);
             rc = 1;
         }
@@ -286,6 +285,17 @@ static int train_population(const cldqn_config *cfg, cldqn_config *cfgs, int n,
                 "cldqn: interrupted by %s; checkpoints saved (continue with --resume %s "
                 "--population %d)\n",
                 rc == 128 + SIGTERM ? "SIGTERM" : "SIGINT", cfg->out, n);
+    if (rc == 0 && cfg->until_optimal) {
+        int missed = 0;
+        for (int i = 0; i < n; i++) missed += !cldqn_population_stats(p, i)->optimal_steps;
+        if (missed) {
+            fprintf(stderr,
+                    "cldqn: --until-optimal: %d of %d agents reached a limit before the optimum "
+                    "(their checkpoints hold their best evaluation)\n",
+                    missed, n);
+            rc = CLDQN_EXIT_NOT_OPTIMAL;
+        }
+    }
     if (end_profile(cfg, trace) && !rc) rc = 1;
     cldqn_population_free(p);
     free(cfgs);
@@ -601,7 +611,7 @@ static int resumed_done(const cldqn_config *cfg, cldqn_trainer *t)
                 cfg->episodes, s->episodes);
         return 1;
     }
-    if (cfg->until_optimal && !cfg->taxi.is_rainy && !cfg->taxi.fickle_passenger &&
+    if (cfg->until_optimal && !cfg->taxi.fickle_passenger &&
         cldqn_trainer_evaluate(t) == CLDQN_OK && s->reached_optimal) {
         printf("%s is already exactly optimal (mean return %.3f from all 300 starts) after "
                "%" PRId64 " env steps: nothing to train\n",
@@ -842,7 +852,7 @@ static int train_with_args(const train_args *args, int pop_k, cldqn_cli_pop_runn
      * save too; a window ended with the loop. */
     cldqn_trace *whole = cfg.profile_steps == 0 ? trace : NULL;
     double p0 = cldqn_trace_now();
-    if (!cfg.taxi.is_rainy && !cfg.taxi.fickle_passenger && cldqn_trainer_evaluate(t) != CLDQN_OK) {
+    if (!cfg.taxi.fickle_passenger && cldqn_trainer_evaluate(t) != CLDQN_OK) {
         cldqn_cli_error(NULL);
         rc = 1;
     }
@@ -868,7 +878,13 @@ static int train_with_args(const train_args *args, int pop_k, cldqn_cli_pop_runn
     if (s->episodes)
         printf("mean return of the last %" PRId64 " episodes: %.2f\n",
                s->episodes < 100 ? s->episodes : 100, s->mean_return);
-    if (s->have_eval)
+    if (s->have_eval && cfg.taxi.is_rainy)
+        printf("greedy policy on rainy Taxi, exact expectation from a uniform start: mean return "
+               "%.4f (optimal %.4f, gap %.2f%%), delivers %.1f%%, mean steps %.2f\n",
+               s->eval.mean_return, s->optimal_return,
+               100 * (s->optimal_return - s->eval.mean_return) / fabs(s->optimal_return),
+               100 * s->eval.success_rate, s->eval.mean_steps);
+    else if (s->have_eval)
         printf("greedy policy from all 300 starts: mean return %.3f (optimal %.3f, gap %.3f), "
                "success %.1f%%, mean steps %.2f\n",
                s->eval.mean_return, s->optimal_return, s->optimal_return - s->eval.mean_return,
@@ -876,12 +892,25 @@ static int train_with_args(const train_args *args, int pop_k, cldqn_cli_pop_runn
     if (s->optimal_steps) {
         fmt_count(steps, sizeof steps, s->optimal_steps);
         fmt_count(ups, sizeof ups, s->optimal_updates);
-        printf("reached the exact optimum after %s env steps, %s updates, %.1f s\n", steps, ups,
+        printf("reached %s after %s env steps, %s updates, %.1f s\n",
+               cfg.taxi.is_rainy ? "within 1 % of the optimum" : "the exact optimum", steps, ups,
                s->optimal_elapsed);
-    } else if (cfg.until_optimal) {
-        printf("did not reach the optimum within the limits\n");
+    }
+    if (s->have_best && s->best_steps != s->steps) {
+        fmt_count(steps, sizeof steps, s->best_steps);
+        printf("the checkpoint holds the best evaluation's weights: mean return %.3f at %s env "
+               "steps\n",
+               s->best_return, steps);
     }
     if (rc == 0) printf("checkpoint: %s\n", cfg.out);
+    if (rc == 0 && cfg.until_optimal && !s->optimal_steps) {
+        fmt_count(steps, sizeof steps, s->steps);
+        fprintf(stderr,
+                "cldqn: --until-optimal: a limit came first (%s env steps); the best greedy mean "
+                "return was %.3f of %.3f\n",
+                steps, s->have_best ? s->best_return : NAN, s->optimal_return);
+        rc = CLDQN_EXIT_NOT_OPTIMAL;
+    }
     if (end_profile(&cfg, trace)) rc = 1;
     cldqn_trainer_free(t);
     return rc;

@@ -295,8 +295,7 @@ static int run_share(const mpi_ctx *mc, const cldqn_config *cfgs, int n, FILE *m
         else if (st)
             set_error(&rep, NULL);
         for (int i = 0; i < m && rep.rc != 1; i++) {
-            if (!base->taxi.is_rainy && !base->taxi.fickle_passenger &&
-                cldqn_population_evaluate(p, i) != CLDQN_OK) {
+            if (!base->taxi.fickle_passenger && cldqn_population_evaluate(p, i) != CLDQN_OK) {
                 set_error(&rep, NULL);
                 break;
             }

@@ -139,6 +139,15 @@ float ref_clip_grad_norm(float *g, size_t n, float max_norm)
     return norm;
 }
 
+void ref_polyak(float *target, const float *p, size_t n, float tau)
+{
+    const float omt = 1.0f - tau;
+    for (size_t i = 0; i < n; i++) {
+        const float a = tau * p[i], b = omt * target[i];
+        target[i] = a + b;
+    }
+}
+
 void ref_adam(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2,
               float eps, int t, cldqn_adam_kind kind)
 {

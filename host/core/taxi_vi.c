@@ -117,3 +117,97 @@ cldqn_status cldqn_taxi_eval_policy(const uint8_t policy[CLDQN_TAXI_STATES], int
     out->mean_steps = total_steps / CLDQN_TAXI_STARTS;
     return CLDQN_OK;
 }
+
+cldqn_status cldqn_taxi_policy_value(const cldqn_taxi_config *cfg,
+                                     const uint8_t policy[CLDQN_TAXI_STATES], int horizon,
+                                     cldqn_taxi_eval *out)
+{
+    if (!cfg || !policy || !out) return cldqn_fail(CLDQN_ERR_ARG, "policy_value: NULL argument");
+    cldqn_status st = cldqn_taxi_config_check(cfg);
+    if (st != CLDQN_OK) return st;
+    if (cfg->fickle_passenger)
+        return cldqn_fail(CLDQN_ERR_ARG,
+                          "exact evaluation needs a Markov model; the fickle passenger is not one");
+    if (horizon < 0) return cldqn_fail(CLDQN_ERR_ARG, "horizon %d must be >= 0", horizon);
+    enum { S = CLDQN_TAXI_STATES, K = CLDQN_TAXI_MAX_OUTCOMES };
+    for (int s = 0; s < S; s++)
+        if (policy[s] >= CLDQN_TAXI_ACTIONS)
+            return cldqn_fail(CLDQN_ERR_ARG, "policy[%d] = %d is not an action", s, policy[s]);
+    /* The policy's model: (500, 3) outcomes. */
+    cldqn_taxi_outcome(*model)[K] = malloc(sizeof(cldqn_taxi_outcome[S][K]));
+    double *v = malloc(6 * S * sizeof(double));
+    if (!model || !v) {
+        free(model);
+        free(v);
+        return cldqn_fail(CLDQN_ERR_NOMEM, "policy_value: out of memory");
+    }
+    int count[S];
+    for (int s = 0; s < S; s++) count[s] = cldqn_taxi_outcomes(cfg, s, policy[s], model[s]);
+    /* Return, delivery probability and length, each (S), now and next. */
+    double *ret = v, *dlv = v + S, *len = v + 2 * S, *nret = v + 3 * S, *ndlv = v + 4 * S,
+           *nlen = v + 5 * S;
+    for (int s = 0; s < 3 * S; s++) v[s] = 0.0;
+    /* Without a horizon, the states from which the policy can never deliver
+     * are fixed at a cut episode's score (-1 a step for the cap), so that the
+     * others form a chain that leaves them for good: the sweeps converge
+     * geometrically instead of running to the cap. */
+    int stuck[S];
+    for (int s = 0; s < S; s++) stuck[s] = !horizon;
+    for (int changed = !horizon; changed;) {
+        changed = 0;
+        for (int s = 0; s < S; s++) {
+            if (!stuck[s]) continue;
+            for (int k = 0; k < count[s]; k++)
+                if (model[s][k].prob > 0.0 &&
+                    (model[s][k].terminated || !stuck[model[s][k].next_state])) {
+                    stuck[s] = 0;
+                    changed = 1;
+                    break;
+                }
+        }
+    }
+    for (int s = 0; s < S; s++)
+        if (stuck[s]) {
+            ret[s] = nret[s] = -(double)CLDQN_TAXI_EVAL_SWEEPS;
+            len[s] = nlen[s] = CLDQN_TAXI_EVAL_SWEEPS;
+            dlv[s] = ndlv[s] = 0.0;
+        }
+    const int sweeps = horizon ? horizon : CLDQN_TAXI_EVAL_SWEEPS;
+    for (int h = 0; h < sweeps; h++) {
+        double delta = 0.0;
+        for (int s = 0; s < S; s++) {
+            if (stuck[s]) continue;
+            double r = 0.0, d = 0.0, l = 0.0;
+            for (int k = 0; k < count[s]; k++) {
+                const cldqn_taxi_outcome *o = &model[s][k];
+                const int n = o->next_state;
+                r += o->prob * ((double)o->reward + (o->terminated ? 0.0 : ret[n]));
+                d += o->prob * (o->terminated ? 1.0 : dlv[n]);
+                l += o->prob * (1.0 + (o->terminated ? 0.0 : len[n]));
+            }
+            nret[s] = r;
+            ndlv[s] = d;
+            nlen[s] = l;
+            if (fabs(r - ret[s]) > delta) delta = fabs(r - ret[s]);
+        }
+        double *t;
+        t = ret, ret = nret, nret = t;
+        t = dlv, dlv = ndlv, ndlv = t;
+        t = len, len = nlen, nlen = t;
+        if (!horizon && delta < 1e-12) break;
+    }
+    double sr = 0.0, sd = 0.0, sl = 0.0;
+    for (int i = 0; i < CLDQN_TAXI_STARTS; i++) {
+        const int s = cldqn_taxi_start_state(i);
+        sr += ret[s];
+        sd += dlv[s];
+        sl += len[s];
+    }
+    out->episodes = 0;
+    out->mean_return = sr / CLDQN_TAXI_STARTS;
+    out->success_rate = sd / CLDQN_TAXI_STARTS;
+    out->mean_steps = sl / CLDQN_TAXI_STARTS;
+    free(model);
+    free(v);
+    return CLDQN_OK;
+}

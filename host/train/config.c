@@ -40,6 +40,7 @@ static const char *const init_names[] = {"torch", "keras", NULL};
 static const char *const backend_names[] = {"opencl", "ref", NULL};
 static const char *const path_names[] = {"auto", "fused", "layered", NULL};
 static const char *const sample_names[] = {"without", "with", NULL};
+static const char *const lr_names[] = {"constant", "linear", "cosine", NULL};
 
 #define OFF(f)      offsetof(cldqn_config, f)
 #define SW_NO       CLDQN_SWEEP_NO
@@ -97,12 +98,22 @@ static const key_def keys[] = {
     {"learning-starts", K_I64, OFF(learning_starts), 0, BIG, 0, 0, NULL, 1, SW_ANY,
      "updates begin once the memory holds more than N transitions"},
     {"train-every", K_INT, OFF(train_every), 1, 1e9, 0, 0, NULL, 1, SW_ANY, "env steps per update"},
+    {"grad-steps", K_INT, OFF(grad_steps), 1, 1024, 0, 0, NULL, 2, SW_ANY,
+     "updates each time train-every env steps pass (the replay ratio's numerator)"},
     /* Stored only when not 1, so that single-env checkpoints stay byte-identical
      * to those written before the key existed. */
     {"envs", K_INT, OFF(envs), 1, 4096, 0, 0, NULL, 2, SW_NO,
      "Taxi instances stepped together, one greedy launch for all (target-every 0 needs 1)"},
     {"target-every", K_I64, OFF(target_every), 0, BIG, 0, 0, NULL, 1, SW_ANY,
      "env steps per target sync (0 = when an episode terminates, as the seed)"},
+    {"tau", K_FLOAT, OFF(learn.tau), 0, 1, 1, 0, NULL, 2, SW_ANY,
+     "a sync sets target += tau (weights - target): 1 copies, < 1 is Polyak averaging"},
+    {"lr-schedule", K_ENUM, OFF(lr_schedule), 0, 0, 0, 0, lr_names, 2, SW_ANY,
+     "learning rate over env steps: constant|linear|cosine (from lr to lr-end)"},
+    {"lr-end", K_FLOAT, OFF(lr_end), 0, BIG, 0, 0, NULL, 2, SW_ANY,
+     "learning rate at the schedule's end (its floor)"},
+    {"lr-decay-steps", K_I64, OFF(lr_decay_steps), 0, BIG, 0, 0, NULL, 2, SW_ANY,
+     "env steps of the learning-rate schedule"},
     {"eps-start", K_FLOAT, OFF(eps_start), 0, 1, 0, 0, NULL, 1, SW_ANY, "initial exploration rate"},
     {"eps-end", K_FLOAT, OFF(eps_end), 0, 1, 0, 0, NULL, 1, SW_ANY, "final exploration rate"},
     {"eps-decay-steps", K_I64, OFF(eps_decay_steps), 0, BIG, 0, 0, NULL, 1, SW_ANY,
@@ -138,6 +149,19 @@ static const key_def keys[] = {
      "file of sweep items, one KEY=V1,V2 a line"},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
+
+/* Keys marked 2 are stored in checkpoints only where they differ from these
+ * values, which are also what a checkpoint without them means: the settings
+ * that came after the first checkpoints, each off here. */
+static void set_neutral(cldqn_config *c)
+{
+    c->envs = 1;
+    c->grad_steps = 1;
+    c->learn.tau = 1.0f;
+    c->lr_schedule = CLDQN_LR_CONSTANT;
+    c->lr_end = 0.0f;
+    c->lr_decay_steps = 0;
+}
 
 static const key_def *find_key(const char *name)
 {
@@ -238,8 +262,8 @@ cldqn_status cldqn_config_preset(cldqn_config *cfg, const char *name)
     c.learn.huber_delta = 1.0f;
     c.backend = CLDQN_BACKEND_OPENCL;
     c.profile_steps = 2000;
+    set_neutral(&c);
     c.train_every = 1;
-    c.envs = 1;
     if (!strcmp(name, "seed")) {
         /* The article, setting for setting (see the task's seed description). */
         c.episodes = 100;
@@ -487,9 +511,9 @@ cldqn_status cldqn_config_check(const cldqn_config *c)
     if (c->eps_end > c->eps_start)
         return cldqn_fail(CLDQN_ERR_ARG, "--eps-end: %g is larger than --eps-start %g",
                           (double)c->eps_end, (double)c->eps_start);
-    if (c->until_optimal && (c->taxi.is_rainy || c->taxi.fickle_passenger))
+    if (c->until_optimal && c->taxi.fickle_passenger)
         return cldqn_fail(CLDQN_ERR_ARG,
-                          "--until-optimal: needs deterministic Taxi (no --rainy/--fickle)");
+                          "--until-optimal: needs a Markov model of Taxi (no --fickle)");
     if (c->until_optimal && c->eval_every <= 0)
         return cldqn_fail(CLDQN_ERR_ARG, "--until-optimal: needs --eval-every > 0");
     if (c->envs > 1 && c->target_every == 0)
@@ -498,6 +522,16 @@ cldqn_status cldqn_config_check(const cldqn_config *c)
                           c->envs);
     if (!c->steps && !c->episodes && !c->until_optimal)
         return cldqn_fail(CLDQN_ERR_ARG, "--steps: 0 with --episodes 0 would never stop");
+    if (c->lr_schedule != CLDQN_LR_CONSTANT && c->lr_decay_steps <= 0)
+        return cldqn_fail(CLDQN_ERR_ARG, "--lr-schedule: %s needs --lr-decay-steps > 0",
+                          lr_names[c->lr_schedule]);
+    if (c->lr_schedule != CLDQN_LR_CONSTANT && !(c->lr_end <= c->learn.lr))
+        return cldqn_fail(CLDQN_ERR_ARG, "--lr-end: %g is larger than --lr %g", (double)c->lr_end,
+                          (double)c->learn.lr);
+    if (c->learn.tau < 1.0f && c->target_every == 0)
+        return cldqn_fail(CLDQN_ERR_ARG,
+                          "--tau: %g needs --target-every > 0 (the seed loop copies)",
+                          (double)c->learn.tau);
     return cldqn_taxi_config_check(&c->taxi);
 }
 
@@ -545,13 +579,17 @@ static size_t value_text(const cldqn_config *cfg, const key_def *k, char *buf, s
 /* The persisted settings as JSON text (malloc'd), NULL when out of memory. */
 static char *config_json(const cldqn_config *cfg)
 {
+    cldqn_config neutral = *cfg;
+    set_neutral(&neutral);
     cJSON *root = cJSON_CreateObject();
     int ok = root && cJSON_AddStringToObject(root, "preset", cfg->preset);
     char v[512];
     for (size_t i = 0; ok && i < N_KEYS; i++) {
         const key_def *k = &keys[i];
         if (!k->persist) continue;
-        if (k->persist == 2 && *(const int *)((const char *)cfg + k->off) == 1) continue;
+        if (k->persist == 2 &&
+            !memcmp((const char *)cfg + k->off, (const char *)&neutral + k->off, type_size(k)))
+            continue;
         value_text(cfg, k, v, sizeof v);
         cJSON *item;
         const int integer = k->type == K_INT || k->type == K_I64 || k->type == K_U64;
@@ -614,6 +652,7 @@ static const char *json_value_text(const cJSON *v, const key_def *k, char *buf, 
  * once; anything else is a format error. */
 cldqn_status cldqn_config_from_json(cldqn_config *cfg, const char *json)
 {
+    set_neutral(cfg); /* what the keys written only when not neutral mean when absent */
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithOpts(json, &end, 1);
     if (!root)
@@ -689,6 +728,18 @@ void cldqn_config_print(const cldqn_config *cfg, FILE *f)
         value_text(cfg, &keys[i], v, sizeof v);
         fprintf(f, "%-16s = %-12s # %s\n", keys[i].name, v, keys[i].help);
     }
+}
+
+float cldqn_config_lr(const cldqn_config *cfg, int64_t step)
+{
+    const float lr = cfg->learn.lr;
+    if (cfg->lr_schedule == CLDQN_LR_CONSTANT) return lr;
+    if (cfg->lr_decay_steps <= 0 || step >= cfg->lr_decay_steps) return cfg->lr_end;
+    const double x = (double)step / (double)cfg->lr_decay_steps;
+    const double f = cfg->lr_schedule == CLDQN_LR_LINEAR
+                         ? 1.0 - x
+                         : 0.5 * (1.0 + cos(3.14159265358979323846 * x));
+    return (float)((double)cfg->lr_end + f * ((double)lr - (double)cfg->lr_end));
 }
 
 float cldqn_config_epsilon(const cldqn_config *cfg, int64_t step)

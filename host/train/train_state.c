@@ -88,8 +88,13 @@ cldqn_status cldqn_train_state_save(const char *path, const cldqn_config *cfg,
     if ((st = check_finite(lay, s->steps, "", s->params)) ||
         (st = check_finite(lay, s->steps, "target ", s->target)) ||
         (st = check_finite(lay, s->steps, "Adam m of ", s->adam_m)) ||
-        (st = check_finite(lay, s->steps, "Adam v of ", s->adam_v)))
+        (st = check_finite(lay, s->steps, "Adam v of ", s->adam_v)) ||
+        (s->best && (st = check_finite(lay, s->steps, "best ", s->best))))
         return st;
+    /* PATH gets the best weights; the state keeps the online ones, and the
+     * best ones too where they differ (for a save cut between renames). */
+    const float *weights = s->best ? s->best : s->params;
+    const int own_best = s->best && memcmp(s->best, s->params, total * sizeof(float));
     char *spath = state_path(path);
     int64_t *env_rows = malloc((size_t)n_envs * EF_COUNT * sizeof(int64_t)); /* (N, EF_COUNT) */
     if (!spath || !env_rows) {
@@ -136,21 +141,29 @@ cldqn_status cldqn_train_state_save(const char *path, const cldqn_config *cfg,
         /* Every env (env 0 again), only with more than one: a one-env
          * state file keeps the layout it had before vectorised envs. */
         {"envs", "I64", 2, {n_envs, EF_COUNT}, env_rows},
+        {"best", "F32", 1, {(int64_t)total}, s->best},
     };
-    const size_t bytes[] = {total * 4,
-                            total * 4,
-                            total * 4,
-                            total * 4,
-                            s->n_replay * sizeof(cldqn_transition),
-                            sizeof rngs,
-                            CLDQN_RETURN_WINDOW * 4,
-                            (size_t)n_envs * EF_COUNT * 8};
-    const int ne = (int)(sizeof e / sizeof e[0]) - (n_envs == 1);
+    size_t bytes[] = {total * 4,
+                      total * 4,
+                      total * 4,
+                      total * 4,
+                      s->n_replay * sizeof(cldqn_transition),
+                      sizeof rngs,
+                      CLDQN_RETURN_WINDOW * 4,
+                      (size_t)n_envs * EF_COUNT * 8,
+                      total * 4};
+    int ne = (int)(sizeof e / sizeof e[0]) - 2;
+    if (n_envs > 1) ne++;
+    if (own_best) {
+        e[ne] = e[8];
+        bytes[ne] = bytes[8];
+        ne++;
+    }
     uint64_t dh = CLDQN_FNV_OFFSET;
     for (int i = 0; i < ne; i++) dh = cldqn_fnv1a(dh, e[i].data, bytes[i]);
     char prev_hex[20] = "";
     if (prev_hash) snprintf(prev_hex, sizeof prev_hex, "%016" PRIx64, *prev_hash);
-    const uint64_t ph = cldqn_fnv1a(CLDQN_FNV_OFFSET, s->params, total * sizeof(float));
+    const uint64_t ph = cldqn_fnv1a(CLDQN_FNV_OFFSET, weights, total * sizeof(float));
     char num[N_META_NUM][40], envs_txt[16];
     snprintf(envs_txt, sizeof envs_txt, "%d", n_envs);
     int k = 0;
@@ -197,9 +210,27 @@ cldqn_status cldqn_train_state_save(const char *path, const cldqn_config *cfg,
                           NUM("%" PRId64, e0->loss_count),
                           "prev_params_hash",
                           prev_hex,
-                          n_envs > 1 ? "envs" : NULL, /* ends the list with one env */
-                          envs_txt,
+                          NULL, /* the optional pairs below */
+                          NULL,
+                          NULL,
+                          NULL,
+                          NULL,
+                          NULL,
                           NULL};
+    char best_steps[32], best_return[40];
+    snprintf(best_steps, sizeof best_steps, "%" PRId64, s->best_steps);
+    snprintf(best_return, sizeof best_return, "%.17g", s->best_return);
+    int m = (int)(sizeof meta / sizeof meta[0]) - 7;
+    if (n_envs > 1) {
+        meta[m++] = "envs";
+        meta[m++] = envs_txt;
+    }
+    if (s->best) {
+        meta[m++] = "best_steps";
+        meta[m++] = best_steps;
+        meta[m++] = "best_return";
+        meta[m++] = best_return;
+    }
 #undef NUM
     /* State first: a crash between the two renames leaves the new state
      * (which holds the new weights too) beside the old weights file; load
@@ -212,12 +243,18 @@ cldqn_status cldqn_train_state_save(const char *path, const cldqn_config *cfg,
     snprintf(steps_txt, sizeof steps_txt, "%" PRId64, s->steps);
     const char *ex[16] = {"steps", steps_txt};
     int n = 2;
+    if (s->best) {
+        ex[n++] = "best_steps";
+        ex[n++] = best_steps;
+        ex[n++] = "best_return";
+        ex[n++] = best_return;
+    }
     for (int i = 0; extra && extra[i] && extra[i + 1] && n + 2 < 16; i += 2) {
         ex[n++] = extra[i];
         ex[n++] = extra[i + 1];
     }
     ex[n] = NULL;
-    st = cldqn_checkpoint_save(path, cfg, lay, s->params, ex);
+    st = cldqn_checkpoint_save(path, cfg, lay, weights, ex);
     if (!st && hash_out) *hash_out = ph;
     return st;
 }
@@ -329,24 +366,35 @@ cldqn_status cldqn_train_state_load(const char *path, const cldqn_config *cfg, c
         st = cldqn_fail(CLDQN_ERR_FORMAT, "'%s': checksum mismatch (corrupt state)", spath);
         goto fail;
     }
+    /* The online weights are the state's; PATH holds the best ones (the
+     * same, unless the state has "best_steps" and a "best" tensor). */
+    const void *online, *best = NULL;
+    int64_t pshape[1] = {(int64_t)lay->total};
+    if ((st = cldqn_st_get(f, "params", "F32", 1, pshape, &online, NULL))) goto fail;
+    if (cldqn_st_get(f, "best", "F32", 1, pshape, &best, NULL) != CLDQN_OK) best = NULL;
+    cldqn_clear_error();
     const uint64_t fh = cldqn_fnv1a(CLDQN_FNV_OFFSET, params, lay->total * sizeof(float));
     snprintf(hex, sizeof hex, "%016" PRIx64, fh);
     if (strcmp(hex, ph)) {
-        /* A save interrupted between the two renames (see the trainer). */
+        /* A save interrupted between the two renames (see the trainer): the
+         * state holds what PATH should. */
         const char *prev = cldqn_st_meta(f, "prev_params_hash");
-        const void *own;
-        int64_t pshape[1] = {(int64_t)lay->total};
-        char own_hex[20] = "";
-        if (cldqn_st_get(f, "params", "F32", 1, pshape, &own, NULL) == CLDQN_OK)
-            snprintf(own_hex, sizeof own_hex, "%016" PRIx64,
-                     cldqn_fnv1a(CLDQN_FNV_OFFSET, own, lay->total * sizeof(float)));
-        cldqn_clear_error();
+        const void *own = best ? best : online;
+        char own_hex[20];
+        snprintf(own_hex, sizeof own_hex, "%016" PRIx64,
+                 cldqn_fnv1a(CLDQN_FNV_OFFSET, own, lay->total * sizeof(float)));
         if (!prev || strcmp(prev, hex) || strcmp(own_hex, ph)) {
             st = cldqn_fail(CLDQN_ERR_FORMAT, "'%s' does not belong to the weights in '%s'", spath,
                             path);
             goto fail;
         }
         memcpy(params, own, lay->total * sizeof(float));
+    }
+    if (cldqn_st_meta(f, "best_steps")) {
+        if ((st = meta_i64(f, spath, "best_steps", 0, INT64_MAX / 2, &s->best_steps)) ||
+            (st = meta_f64(f, spath, "best_return", &s->best_return)))
+            goto fail;
+        s->best = params;
     }
     int64_t n_envs = 1;
     if (cldqn_st_meta(f, "envs") && (st = meta_i64(f, spath, "envs", 2, 4096, &n_envs))) goto fail;
@@ -412,7 +460,7 @@ cldqn_status cldqn_train_state_load(const char *path, const cldqn_config *cfg, c
     };
     /* With more than one env the tensor holds them all, env 0 included. */
     if (n_envs > 1 && (st = read_envs(f, spath, (int)n_envs, envs))) goto fail;
-    s->params = params;
+    s->params = online;
     s->target = target;
     s->adam_m = m;
     s->adam_v = v;

@@ -44,14 +44,20 @@ typedef struct {
     double elapsed;
     int n_envs;                  /* >= 1 */
     const cldqn_train_env *envs; /* (n_envs) */
+    /* The best evaluation's weights (NULL: none yet), which PATH holds while
+     * the state holds the online ones; its env step and mean return. */
+    const float *best;
+    int64_t best_steps;
+    double best_return;
     /* Owned by a loaded state (cldqn_train_state_free). */
     void *own_file;
     float *own_params;
     cldqn_train_env *own_envs;
 } cldqn_train_state;
 
-/* Writes PATH.state, then PATH (weights, cfg's JSON, metadata "steps" and
- * the extra key/value pairs), each atomically. prev_hash: the hash of the
+/* Writes PATH.state, then PATH (the best weights, else the online ones;
+ * cfg's JSON, metadata "steps", "best_steps" and "best_return" with best
+ * weights, and the extra key/value pairs), each atomically. prev_hash: the hash of the
  * weights this writer last put at PATH (NULL if none), recorded so a crash
  * between the two renames stays resumable. Refuses non-finite numbers
  * (CLDQN_ERR_NUMERIC, naming the tensor). *hash_out: the new weights' hash. */

@@ -75,6 +75,7 @@ typedef struct {
      * between its two renames from a state paired with foreign weights. */
     char *saved_path;
     uint64_t saved_hash;
+    float *best; /* (total) weights of the best evaluation (stats.have_best) */
 } agent;
 
 struct cldqn_trainer {
@@ -139,6 +140,7 @@ static void agent_free(agent *g)
     free(g->b_reward);
     free(g->b_term);
     free(g->saved_path);
+    free(g->best);
 }
 
 void cldqn_trainer_free(cldqn_trainer *t)
@@ -214,11 +216,24 @@ static cldqn_status trainer_alloc(const cldqn_config *cfgs, int k, cldqn_trainer
         st = cldqn_fail(CLDQN_ERR_NOMEM, "out of memory creating the trainer");
         goto fail;
     }
-    cldqn_taxi_config plain = cldqn_taxi_default_config();
+    cldqn_taxi_config plain = cldqn_taxi_default_config(), rainy = plain;
+    rainy.is_rainy = 1;
     const double optimum = cldqn_taxi_optimal_mean_return(&plain);
+    double rainy_optimum = NAN; /* value iteration over the rainy model: only if needed */
     size_t n_envs = 0;
     for (int i = 0; i < k; i++) {
-        st = agent_init(&t->a[i], &cfgs[i], optimum);
+        const cldqn_taxi_config *tc = &cfgs[i].taxi;
+        if (tc->is_rainy && !tc->fickle_passenger && isnan(rainy_optimum)) {
+            rainy.rainy_probability = tc->rainy_probability;
+            rainy_optimum = cldqn_taxi_optimal_mean_return(&rainy);
+        }
+        /* Runs of another rain probability get theirs. */
+        double opt = optimum;
+        if (tc->is_rainy && !tc->fickle_passenger)
+            opt = tc->rainy_probability == rainy.rainy_probability
+                      ? rainy_optimum
+                      : cldqn_taxi_optimal_mean_return(tc);
+        st = agent_init(&t->a[i], &cfgs[i], opt);
         if (st) goto fail;
         n_envs += (size_t)cfgs[i].envs;
     }
@@ -308,6 +323,19 @@ static void agent_restore(agent *g, const cldqn_train_state *s)
     g->stats.epsilon = cldqn_config_epsilon(&g->cfg, g->stats.steps);
 }
 
+/* The best evaluation's weights from a loaded state (after agent_restore). */
+static cldqn_status agent_restore_best(agent *g, const cldqn_train_state *s, size_t total)
+{
+    if (!s->best) return CLDQN_OK;
+    if (!(g->best = malloc(total * sizeof(float))))
+        return cldqn_fail(CLDQN_ERR_NOMEM, "out of memory keeping the best weights");
+    memcpy(g->best, s->best, total * sizeof(float));
+    g->stats.have_best = 1;
+    g->stats.best_steps = s->best_steps;
+    g->stats.best_return = s->best_return;
+    return CLDQN_OK;
+}
+
 static cldqn_status resume_eval(cldqn_trainer *t, int i);
 
 /* k agents from cfgs, fresh or (paths) continuing from paths[i] (PATH and
@@ -349,6 +377,7 @@ static cldqn_status loop_create(const cldqn_config *cfgs, int k, const char *con
                 memcpy(init[j] + (size_t)i * total, from[j], total * sizeof(float));
             adam[i] = s.adam_step;
             agent_restore(g, &s);
+            st = agent_restore_best(g, &s, total);
             if (g->stats.elapsed > t->elapsed) t->elapsed = g->stats.elapsed;
             g->saved_path = strdup(paths[i]); /* NULL only loses the crash recovery */
         }
@@ -481,8 +510,7 @@ static int crossed(int64_t before, int64_t after, int64_t k)
 static int eval_due(const agent *g, int64_t before, int64_t after)
 {
     const cldqn_config *c = &g->cfg;
-    return c->eval_every > 0 && crossed(before, after, c->eval_every) && !c->taxi.is_rainy &&
-           !c->taxi.fickle_passenger;
+    return c->eval_every > 0 && crossed(before, after, c->eval_every) && !c->taxi.fickle_passenger;
 }
 
 /* Exact greedy evaluation of agent i (stats' eval fields). */
@@ -498,11 +526,26 @@ static cldqn_status evaluate(cldqn_trainer *t, int i)
     cldqn_status st = cldqn_qnets_greedy(t->net, CLDQN_TAXI_STATES, t->g_net, t->g_state, act);
     if (st) return st;
     for (int s = 0; s < CLDQN_TAXI_STATES; s++) policy[s] = (uint8_t)act[s];
-    st = cldqn_taxi_eval_policy(policy, EVAL_MAX_STEPS, &g->stats.eval);
+    const int rainy = g->cfg.taxi.is_rainy;
+    st = rainy ? cldqn_taxi_policy_value(&g->cfg.taxi, policy, 0, &g->stats.eval)
+               : cldqn_taxi_eval_policy(policy, EVAL_MAX_STEPS, &g->stats.eval);
     if (st) return st;
     g->stats.have_eval = 1;
-    /* Returns are integers, so the mean over 300 starts is a multiple of 1/300. */
-    g->stats.reached_optimal = fabs(g->stats.eval.mean_return - g->stats.optimal_return) < 1e-6;
+    /* Returns are integers, so the mean over 300 starts is a multiple of 1/300;
+     * rainy expectations count within CLDQN_RAINY_TOL of the optimum. */
+    const double opt = g->stats.optimal_return, got = g->stats.eval.mean_return;
+    g->stats.reached_optimal =
+        rainy ? got >= opt - CLDQN_RAINY_TOL * fabs(opt) : fabs(got - opt) < 1e-6;
+    /* Keep the best weights (ties: the latest): a run that stops while its
+     * greedy policy oscillates still leaves its best policy behind. */
+    if (g->stats.have_best && g->stats.eval.mean_return < g->stats.best_return) return CLDQN_OK;
+    if (!g->best && !(g->best = malloc(t->lay.total * sizeof(float))))
+        return cldqn_fail(CLDQN_ERR_NOMEM, "out of memory keeping the best weights");
+    st = cldqn_qnets_read(t->net, i, CLDQN_BUF_PARAMS, g->best);
+    if (st) return st;
+    g->stats.have_best = 1;
+    g->stats.best_steps = g->stats.steps;
+    g->stats.best_return = g->stats.eval.mean_return;
     return CLDQN_OK;
 }
 
@@ -617,6 +660,8 @@ static cldqn_status learn(cldqn_trainer *t)
             if (g->done || g->n_updates <= r) continue;
             cldqn_status st = sample(t, g, &t->u_batch[n]);
             if (st) return st;
+            if (g->cfg.lr_schedule != CLDQN_LR_CONSTANT)
+                cldqn_qnets_set_lr(t->net, i, cldqn_config_lr(&g->cfg, g->stats.steps));
             g->act_state = -1;
             t->u_net[n] = i;
             t->u_next[n++] = g->next;
@@ -689,7 +734,7 @@ static int64_t updates_due(const agent *g, int64_t before, int64_t after)
      * step with enough, minus one, bounds the steps that count. */
     int64_t lo = after - (pushed - need) - 1;
     if (lo < before) lo = before;
-    return after / c->train_every - lo / c->train_every;
+    return (after / c->train_every - lo / c->train_every) * c->grad_steps;
 }
 
 static int ends_episode(const agent *g, int e)
@@ -762,7 +807,7 @@ static cldqn_status step_envs(cldqn_trainer *t, const cldqn_train_hooks *h, int 
             end_episode(t, h, i, 0, 1);
             return CLDQN_OK;
         }
-        if (can_learn && crossed(before, after, c->train_every)) g->n_updates = 1;
+        if (can_learn && crossed(before, after, c->train_every)) g->n_updates = c->grad_steps;
         g->next = g->res[0].next_state;
         return CLDQN_OK;
     }
@@ -971,6 +1016,9 @@ static cldqn_status save_agent(cldqn_trainer *t, int i, const char *path)
         .elapsed = g->stats.elapsed,
         .n_envs = g->n_envs,
         .envs = envs,
+        .best = g->stats.have_best ? g->best : NULL,
+        .best_steps = g->stats.best_steps,
+        .best_return = g->stats.best_return,
     };
     for (int r = 0; r < CLDQN_RETURN_WINDOW; r++) s.returns[r] = g->returns[r];
     char idx[16];

@@ -18,6 +18,9 @@
 
 #define CLDQN_CONFIG_PATH_MAX 1024
 
+/* Learning rate over env steps (cldqn_config_lr). */
+typedef enum { CLDQN_LR_CONSTANT, CLDQN_LR_LINEAR, CLDQN_LR_COSINE } cldqn_lr_schedule;
+
 typedef struct {
     char preset[16]; /* "seed" or "default" */
     uint64_t seed;
@@ -33,8 +36,12 @@ typedef struct {
     int sample_replacement;  /* 0: random.sample without replacement (the seed) */
     int64_t learning_starts; /* updates begin once the memory holds more than this */
     int train_every;         /* env steps per update */
+    int grad_steps;          /* updates each time train_every env steps pass */
     int envs;                /* Taxi instances stepped together (1 = the plain loop) */
     int64_t target_every;    /* env steps per target sync; 0 = when an episode terminates */
+    cldqn_lr_schedule lr_schedule;
+    float lr_end;           /* the schedule's floor */
+    int64_t lr_decay_steps; /* env steps from lr to lr_end */
     float eps_start, eps_end;
     int64_t eps_decay_steps; /* linear from eps_start to eps_end over these env steps */
     int until_optimal;       /* stop when the greedy policy is exactly optimal */
@@ -116,5 +123,9 @@ void cldqn_config_print(const cldqn_config *cfg, FILE *f);
 
 /* Epsilon after `step` env steps (the linear schedule). */
 float cldqn_config_epsilon(const cldqn_config *cfg, int64_t step);
+
+/* The learning rate of an update made after `step` env steps: lr, falling
+ * to lr_end over lr_decay_steps (linear, or half a cosine), then lr_end. */
+float cldqn_config_lr(const cldqn_config *cfg, int64_t step);
 
 #endif

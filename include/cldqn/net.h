@@ -87,7 +87,14 @@ typedef struct {
     float huber_delta;   /* 1.0 = PyTorch's smooth_l1_loss */
     float max_grad_norm; /* clip by global norm; 0 = off */
     cldqn_update_mode mode;
+    float tau; /* a target sync: target = tau params + (1 - tau) target; 0 or 1 copies */
 } cldqn_learn_config;
+
+/* Whether a target sync with tau averages (Polyak) rather than copies. */
+static inline int cldqn_tau_averages(float tau)
+{
+    return tau > 0.0f && tau < 1.0f;
+}
 
 /* Minibatch of transitions as uploaded to the device. */
 typedef struct {

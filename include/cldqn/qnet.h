@@ -73,6 +73,9 @@ cldqn_status cldqn_qnet_write(cldqn_qnet *net, cldqn_qnet_buffer which, const fl
 int cldqn_qnet_adam_step(const cldqn_qnet *net);
 void cldqn_qnet_set_adam_step(cldqn_qnet *net, int t);
 
+/* The learning rate of the updates from now on (a schedule's value; >= 0). */
+void cldqn_qnet_set_lr(cldqn_qnet *net, float lr);
+
 /* Profiling: while tr is set, every update, update_act, sync_target,
  * q_values, greedy, read and write call adds a host span (category "qnet",
  * named "qnet update_act" etc., tid CLDQN_TRACE_TID_HOST) and, on the OpenCL

@@ -49,6 +49,10 @@ void ref_embed_backward(const int32_t *states, const float *dx, int B, int E, in
  * with eps 1e-6). Returns the norm before clipping. */
 float ref_clip_grad_norm(float *g, size_t n, float max_norm);
 
+/* Polyak averaging of n target weights: t = tau p + (1 - tau) t, each
+ * product rounded to float and then the sum (CleanRL's soft update). */
+void ref_polyak(float *target, const float *p, size_t n, float tau);
+
 /* One Adam step at step number t (1-based) over n parameters. */
 void ref_adam(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2,
               float eps, int t, cldqn_adam_kind kind);

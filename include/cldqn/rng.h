@@ -15,7 +15,7 @@ typedef struct {
 
 /* Stream ids used by the trainer; any other value is also a valid stream. */
 enum {
-    CLDQN_STREAM_ENV = 1,     /* Taxi resets, rain, fickle passenger */
+    CLDQN_STREAM_ENV = 1,     /* environment resets and steps (Taxi: rain, fickle passenger) */
     CLDQN_STREAM_EXPLORE = 2, /* epsilon-greedy coin and random action */
     CLDQN_STREAM_SAMPLE = 3,  /* replay minibatch indices */
     CLDQN_STREAM_INIT = 4,    /* network initialisation */

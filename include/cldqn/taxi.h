@@ -109,4 +109,18 @@ typedef struct {
 cldqn_status cldqn_taxi_eval_policy(const uint8_t policy[CLDQN_TAXI_STATES], int max_steps,
                                     cldqn_taxi_eval *out);
 
+/* The exact expectation of policy's undiscounted return, delivery and
+ * length from a uniform start, on cfg's model (deterministic or rainy; not
+ * fickle): the policy's Bellman equation iterated from zero for `horizon`
+ * sweeps (an episode cut after that many steps), or with horizon 0 until no
+ * value moves by 1e-12 (no time limit; a state from which the policy can
+ * never deliver scores an episode cut at CLDQN_TAXI_EVAL_SWEEPS steps of -1
+ * each, and so does, in part, every state that may get there). episodes is
+ * 0: no episode is sampled. On deterministic Taxi it equals
+ * cldqn_taxi_eval_policy with max_steps = horizon. */
+#define CLDQN_TAXI_EVAL_SWEEPS 10000
+cldqn_status cldqn_taxi_policy_value(const cldqn_taxi_config *cfg,
+                                     const uint8_t policy[CLDQN_TAXI_STATES], int horizon,
+                                     cldqn_taxi_eval *out);
+
 #endif

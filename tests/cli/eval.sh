@@ -79,6 +79,15 @@ rm -f "$T/sparse.st"
     fail "rainy checkpoint"
 "$BIN" eval "$T/r.st" --episodes 20 --json | grep -q '"env": "rainy", "episodes": 20' ||
     fail "rainy checkpoint not evaluated on rainy Taxi: $("$BIN" eval "$T/r.st" --episodes 20 --json)"
+# Without Monte-Carlo settings rainy Taxi is evaluated exactly, and the
+# training run's own exact evaluation of the same weights agrees.
+"$BIN" train --rainy --steps 2500 --learning-starts 100 --eval-every 2500 --quiet --out "$T/x.st" \
+    > "$T/x.out" || fail "rainy run with an evaluation"
+j=$("$BIN" eval "$T/x.st" --json) || fail "rainy exact eval"
+echo "$j" | grep -q '"episodes": 0, .*"method": "exact"' || fail "rainy exact eval: $j"
+want=$(sed -n 's/^greedy policy on rainy Taxi, exact expectation .*: mean return \([-0-9.]*\) .*/\1/p' "$T/x.out")
+got=$(echo "$j" | sed -n 's/.*"mean_return": \([-0-9.]*\),.*/\1/p')
+[ -n "$want" ] && [ "$(printf '%.4f' "$got")" = "$want" ] || fail "eval $got, training said $want"
 one_line_error "$T/a.st" --seed 3 | grep -q "rainy or fickle Taxi only" || fail "--seed on deterministic Taxi"
 one_line_error "$T/a.st" --episodes 5 | grep -q "rainy or fickle Taxi only" ||
     fail "--episodes on deterministic Taxi"

@@ -5,6 +5,10 @@
 # preset, --envs 4, --rainy --fickle with --save-every, a population of 16
 # sweeping lr and gamma, a resume of each, and mpirun -np 2 of a population.
 # Tensors, not files: headers may gain keys, the numbers may not change.
+# Re-recorded once since (issue 13, keeping the best weights): every state
+# file tensor stayed as recorded; the weights files of the 15 runs whose last
+# evaluation was not their best now hold the best, and their states gained
+# the tensor "best" with them.
 # The hashes are PoCL's (its two CPU devices give the same bits); on another
 # OpenCL implementation the test says so and is skipped (exit 77).
 # Usage: bash golden.sh /path/to/cldqn /path/to/source [--record]

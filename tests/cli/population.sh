@@ -84,7 +84,7 @@ expect_error() { # code, pattern, args...
     [ "$(wc -l < "$T/err")" -eq 1 ] || fail "$*: not one line: $(cat "$T/err")"
     grep -q "$pat" "$T/err" || fail "$*: message: $(cat "$T/err")"
 }
-expect_error 2 "cannot differ between agents (only seed, lr, gamma, beta1, beta2, adam-eps, huber-delta, clip, learning-starts, train-every, target-every, eps-start, eps-end, eps-decay-steps, eval-every)" --population 2 --sweep batch=16,32
+expect_error 2 "cannot differ between agents (only seed, lr, gamma, beta1, beta2, adam-eps, huber-delta, clip, learning-starts, train-every, grad-steps, target-every, tau, lr-schedule, lr-end, lr-decay-steps, eps-start, eps-end, eps-decay-steps, eval-every)" --population 2 --sweep batch=16,32
 expect_error 2 "needs KEY=V1" --population 2 --sweep
 expect_error 2 "needs a count" --population 0
 expect_error 2 "gamma" --population 2 --sweep gamma=0.9,x

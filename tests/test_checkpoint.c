@@ -256,6 +256,82 @@ static void test_corrupted(void)
     free(b);
 }
 
+/* A file of one U8 tensor of n bytes under header json (padded to 8). */
+static void write_raw(const char *path, const char *json, size_t n)
+{
+    size_t hl = (strlen(json) + 7) / 8 * 8;
+    unsigned char *b = calloc(1, 8 + hl + n);
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    memset(b + 8, ' ', hl);
+    memcpy(b + 8, json, strlen(json));
+    spit(path, b, 8 + hl + n);
+    free(b);
+}
+
+static void expect_read_error(const char *path, const char *needle)
+{
+    cldqn_st_file *f = NULL;
+    CU_ASSERT_EQUAL(cldqn_st_read(path, &f), CLDQN_ERR_FORMAT);
+    CU_ASSERT_PTR_NULL(f);
+    if (!strstr(cldqn_last_error(), needle)) {
+        fprintf(stderr, "\n  message '%s' lacks '%s'\n", cldqn_last_error(), needle);
+        CU_FAIL("error message");
+    }
+}
+
+/* What a JSON parser alone would let through: duplicate keys (cJSON keeps
+ * both), numbers that are no byte offsets, control bytes, a header of
+ * millions of values. */
+static void test_header_refusals(void)
+{
+    char src[512], dst[512];
+    snprintf(src, sizeof src, "%s/safetensors_ref.safetensors", CLDQN_TEST_DATA);
+    path_in(dst, sizeof dst, "hdr.safetensors");
+    corrupt(src, dst, "\"format\":\"cldqn\"", "\"hidden\":\"4\"    ");
+    expect_format_error(dst, "duplicate metadata key");
+    corrupt(src, dst, "{\"dtype\":\"F32\",\"shape\":[4]", "{\"shape\":[4],  \"shape\":[4]");
+    expect_format_error(dst, "duplicate key in tensor entry");
+    corrupt(src, dst, "\"fc1.bias\"", "\"out.bias\"");
+    expect_format_error(dst, "duplicate tensor name");
+    corrupt(src, dst, "\"format\":\"cldqn\"", "\"format\":\"cl\tqn\"");
+    expect_format_error(dst, "control character");
+    /* cJSON reads numbers as doubles: 6e03 is 6000, and past 2^53 - 1 no
+     * integer is exact, so none is taken. */
+    corrupt(src, dst, "[0,6000]", "[0,6e03]");
+    cldqn_st_file *f = NULL;
+    CU_ASSERT_EQUAL(cldqn_st_read(dst, &f), CLDQN_OK);
+    cldqn_st_free(f);
+    corrupt(src, dst, "[0,6000]", "[0,60.5]");
+    expect_format_error(dst, "bad data_offsets");
+    corrupt(src, dst, "[6000,6016]", "[-0,1e9999]");
+    expect_format_error(dst, "bad data_offsets");
+    corrupt(src, dst, "[4],", "[-4]");
+    expect_format_error(dst, "not valid JSON");
+    corrupt(src, dst, "\"shape\":[4]", "\"shape\":\"4\"");
+    expect_format_error(dst, "bad shape");
+    write_raw(dst, "{\"x\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}} {}", 2);
+    expect_read_error(dst, "trailing bytes after the JSON object");
+    write_raw(dst, "{\"x\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]},}", 2);
+    expect_read_error(dst, "not valid JSON (at byte");
+    write_raw(dst, "{\"x\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,9007199254740993]}}",
+              2);
+    expect_read_error(dst, "bad data_offsets");
+    write_raw(dst, "[1]", 0);
+    expect_read_error(dst, "not a JSON object");
+    /* 100,000 values: refused before cJSON builds them. */
+    size_t n = 100000;
+    char *big = malloc(2 * n + 16);
+    strcpy(big, "{\"x\":[0");
+    for (size_t i = 1; i < n; i++) strcat(big + 2 * i, ",0");
+    strcat(big + 2 * n, "]}");
+    write_raw(dst, big, 0);
+    expect_read_error(dst, "too many values");
+    free(big);
+    write_raw(dst, "\t{\"x\" :{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}}\r\n", 2);
+    CU_ASSERT_EQUAL(cldqn_st_read(dst, &f), CLDQN_OK);
+    cldqn_st_free(f);
+}
+
 /* Tensors from a bigger network than the config claims: shape mismatch. */
 static void test_shape_mismatch(void)
 {
@@ -376,6 +452,7 @@ int register_suites(void)
         {"truncated files rejected", test_truncated},
         {"corrupted files rejected", test_corrupted},
         {"shape mismatch rejected", test_shape_mismatch},
+        {"header refusals", test_header_refusals},
         {"atomic writes", test_atomic_write},
         {"metadata escapes", test_metadata_escapes},
         {NULL, NULL}};

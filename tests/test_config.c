@@ -241,6 +241,44 @@ static void test_json_round_trip(void)
     CU_ASSERT_EQUAL(cldqn_config_from_json(&b, "{\"nope\": 1}"), CLDQN_ERR_FORMAT);
     CU_ASSERT_EQUAL(cldqn_config_from_json(&b, "{\"gamma\": 7}"), CLDQN_ERR_FORMAT);
     CU_ASSERT_EQUAL(cldqn_config_from_json(&b, "{\"out\": \"x\"}"), CLDQN_ERR_FORMAT);
+    /* cJSON reads the text: each key once, flat values, exact integers. */
+    static const struct {
+        const char *json, *msg;
+    } bad[] = {
+        {"{\"gamma\": 0.5, \"gamma\": 0.6}", "config JSON: 'gamma' given twice"},
+        {"{\"gamma\": [0.5]}", "config JSON: gamma: not a string, number or bool"},
+        {"{\"gamma\": null}", "config JSON: gamma: not a string, number or bool"},
+        {"{\"seed\": 18446744073709551615}",
+         "config JSON: seed: 1.8446744073709552e+19 is past 2^53"},
+        {"{\"gamma\": 0.5} x", "config JSON: not valid JSON (at byte 15)"},
+        {"[1]", "config JSON: not an object"},
+        {"{\"gamma\": 9.9}", "config JSON: gamma: 9.9 is not in [0, 1]"},
+        {"{\"steps\": 1.5}", "config JSON: steps: '1.5' is not an integer"},
+        {"{\"lr\": 1e999}", "config JSON: lr: 'inf' is not a number"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CU_ASSERT_EQUAL(cldqn_config_from_json(&b, bad[i].json), CLDQN_ERR_FORMAT);
+        if (strncmp(cldqn_last_error(), bad[i].msg, strlen(bad[i].msg))) {
+            fprintf(stderr, "\n  %s: '%s', expected '%s...'\n", bad[i].json, cldqn_last_error(),
+                    bad[i].msg);
+            CU_FAIL("config JSON message");
+        }
+    }
+    /* Past 2^53 an integer is written as a string, which reads back exactly. */
+    a.seed = UINT64_MAX;
+    cldqn_config_to_json(&a, json, sizeof json);
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"seed\": \"18446744073709551615\""));
+    CU_ASSERT_EQUAL(cldqn_config_from_json(&b, json), CLDQN_OK);
+    CU_ASSERT(b.seed == UINT64_MAX);
+    /* Only integers: a float past 2^53 is a number as ever. */
+    a.learn.lr = 1e20f;
+    cldqn_config_to_json(&a, json, sizeof json);
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"lr\": 1e+20,"));
+    char preset[16];
+    cldqn_config_json_preset("{\"lr\": 0.5, \"preset\": \"seed\"}", preset, sizeof preset);
+    CU_ASSERT_STRING_EQUAL(preset, "seed");
+    cldqn_config_json_preset("{\"preset\": 1}", preset, sizeof preset);
+    CU_ASSERT_STRING_EQUAL(preset, "");
 }
 
 static void test_epsilon_schedule(void)

@@ -53,7 +53,7 @@ static void test_exact_text(void)
         "\"args\":{\"name\":\"device (OpenCL events)\"}},\n"
         "{\"name\":\"empty\",\"cat\":\"kernel\",\"ph\":\"X\",\"ts\":12.500,\"dur\":0.250,"
         "\"pid\":1,\"tid\":2},\n"
-        "{\"name\":\"a \\\"q\\\"\\\\b\\u000a\",\"cat\":\"host\",\"ph\":\"X\",\"ts\":0.000,"
+        "{\"name\":\"a \\\"q\\\"\\\\b\\n\",\"cat\":\"host\",\"ph\":\"X\",\"ts\":0.000,"
         "\"dur\":3.000,\"pid\":1,\"tid\":1}\n"
         "],\"displayTimeUnit\":\"ns\"}\n";
     CU_ASSERT_STRING_EQUAL(s, want);

@@ -7,7 +7,7 @@
  * size threshold in host/cl/qnet.c (use_gemm). Not part of the build:
  *
  *   cc -O2 -Iinclude -Ihost/core -Ihost/cl -Ihost/train tools/bench-gemm.c build/libcldqn.a
- * -lOpenCL -lclblast -lm \ -o /tmp/bench-gemm && /tmp/bench-gemm
+ * -lOpenCL -lclblast -lcjson -lm \ -o /tmp/bench-gemm && /tmp/bench-gemm
  */
 #include <clblast_c.h>
 #include <stdio.h>

@@ -31,10 +31,11 @@ typedef int (*cldqn_cli_pop_runner)(void *ctx, const cldqn_config *cfg, int k,
  * one-device population of cldqn train). */
 int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *ctx);
 
-/* A population's reports (host/cli/pop_report.c): one JSON line per finished
- * episode / exact evaluation of an agent, and the results table. */
-void cldqn_cli_pop_episode_json(FILE *f, int agent, const cldqn_train_stats *s, int terminated);
-void cldqn_cli_pop_eval_json(FILE *f, int agent, const cldqn_train_stats *s);
+/* The --metrics lines (host/cli/pop_report.c): one JSON line per finished
+ * episode and per evaluation; agent < 0 for a solo run's (no "agent" key).
+ * -1 when out of memory (nothing written). */
+int cldqn_cli_episode_json(FILE *f, int agent, const cldqn_train_stats *s, int terminated);
+int cldqn_cli_eval_json(FILE *f, int agent, const cldqn_train_stats *s);
 /* The results table of n agents: seed, lr, gamma, counters, optimum and
  * final return, then a column per other setting that differs between them.
  * get(ctx, i) gives agent i's settings and counters. */
@@ -44,6 +45,8 @@ typedef struct {
 } cldqn_cli_pop_agent;
 typedef cldqn_cli_pop_agent (*cldqn_cli_pop_get)(const void *ctx, int i);
 void cldqn_cli_pop_table(FILE *f, int n, cldqn_cli_pop_get get, const void *ctx);
+/* "checkpoints: OUT.agent0... .. agentN-1", after the table. */
+void cldqn_cli_pop_checkpoints(FILE *f, const char *out, int n);
 
 /* Checks every file that a run of k agents (0: a solo run) with cfg will
  * write: checkpoints and state files, metrics, trace. Prints one line and

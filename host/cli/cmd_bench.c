@@ -21,6 +21,7 @@
 #include "fused.h"
 
 #include "cldqn/config.h"
+#include "cldqn/json.h"
 #include "cldqn/qnet.h"
 #include "cldqn/rng.h"
 #include "cldqn/trace.h"
@@ -614,24 +615,75 @@ static cldqn_status bench_loop(const char *device, double seconds, tracer *tr, d
 
 /* ---- output ------------------------------------------------------------- */
 
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            printf("\\%c", ch);
-        else if (ch < 0x20)
-            printf("\\u%04x", ch);
-        else
-            putchar(ch);
-    }
-    putchar('"');
-}
-
 static const char *mode_name(cldqn_update_mode m)
 {
     return m == CLDQN_UPDATE_MEAN ? "mean" : "per-sample";
+}
+
+/* The --json line: one object, written with cJSON. 0, or -1 when out of memory. */
+static int print_json(const cldqn_cl *cl, double load_start, double load_end, double seconds,
+                      const timing *launch, const timing *act, const row *rows, int n_rows,
+                      const event_row *evr, double env_rate, int64_t env_measured)
+{
+    cJSON *o = cJSON_CreateObject();
+    int ok = o && cJSON_AddStringToObject(o, "device", cl->info.name) &&
+             cJSON_AddStringToObject(o, "platform", cl->info.platform_name) &&
+             cldqn_json_add_number(o, "load_avg_start", "%.2f", load_start) &&
+             cldqn_json_add_number(o, "load_avg_end", "%.2f", load_end) &&
+             cldqn_json_add_number(o, "seconds_per_row", "%g", seconds) &&
+             cldqn_json_add_number(o, "launch_latency_us", "%.3f", launch->best_us) &&
+             cldqn_json_add_number(o, "launch_latency_median_us", "%.3f", launch->median_us) &&
+             cldqn_json_add_number(o, "updates_per_s", "%.1f", 1e6 / rows[0].t.best_us) &&
+             cldqn_json_add_number(o, "updates_per_s_median", "%.1f", 1e6 / rows[0].t.median_us) &&
+             cldqn_json_add_number(o, "fused_updates_per_s", "%.1f",
+                                   rows[1].ok ? 1e6 / rows[1].t.best_us : NAN) &&
+             cldqn_json_add_number(o, "act_latency_us", "%.3f", act->best_us) &&
+             cldqn_json_add_number(o, "act_latency_median_us", "%.3f", act->median_us) &&
+             cldqn_json_add_number(o, "env_steps_per_s", "%.1f", env_rate) &&
+             cldqn_json_add_int(o, "env_steps_timed", env_measured);
+    cJSON *list = ok ? cJSON_AddArrayToObject(o, "rows") : NULL;
+    for (int i = 0; list && i < n_rows; i++) {
+        const row *r = &rows[i];
+        cJSON *x = cJSON_CreateObject();
+        ok = x && cJSON_AddItemToArray(list, x);
+        if (!ok) {
+            cJSON_Delete(x);
+            break;
+        }
+        ok = cJSON_AddStringToObject(x, "path", r->path) &&
+             cJSON_AddStringToObject(x, "mode", mode_name(r->mode)) &&
+             cldqn_json_add_int(x, "batch", r->batch) && cldqn_json_add_int(x, "hidden", r->hidden);
+        if (ok && r->ok)
+            ok = cldqn_json_add_number(x, "us_best", "%.3f", r->t.best_us) &&
+                 cldqn_json_add_number(x, "us_median", "%.3f", r->t.median_us) &&
+                 cldqn_json_add_number(x, "per_s", "%.1f", 1e6 / r->t.best_us) &&
+                 cldqn_json_add_int(x, "calls", r->t.calls);
+        else if (ok)
+            ok = cJSON_AddStringToObject(x, "error", r->error) != NULL;
+        if (!ok) break;
+    }
+    list = ok && list ? cJSON_AddArrayToObject(o, "events") : NULL;
+    for (int i = 0; list && i < 2; i++) {
+        cJSON *x = cJSON_CreateObject();
+        ok = x && cJSON_AddItemToArray(list, x);
+        if (!ok) {
+            cJSON_Delete(x);
+            break;
+        }
+        ok = cJSON_AddStringToObject(x, "name", evr[i].name) != NULL;
+        if (ok && evr[i].ok)
+            ok = cldqn_json_add_number(x, "event_us_median", "%.3f", evr[i].event_us) &&
+                 cldqn_json_add_number(x, "host_us_median", "%.3f", evr[i].host_us);
+        else if (ok)
+            ok = cJSON_AddStringToObject(x, "error", evr[i].error) != NULL;
+        if (!ok) break;
+    }
+    char *text = ok && list ? cldqn_json_print(o) : NULL;
+    cJSON_Delete(o);
+    if (!text) return -1;
+    printf("%s\n", text);
+    free(text);
+    return 0;
 }
 
 int cldqn_cmd_bench(int argc, char **argv)
@@ -782,52 +834,13 @@ int cldqn_cmd_bench(int argc, char **argv)
     if (getloadavg(load_end, 3) < 1) load_end[0] = -1;
 
     if (json) {
-        printf("{\"device\": ");
-        json_string(cl->info.name);
-        printf(", \"platform\": ");
-        json_string(cl->info.platform_name);
-        printf(", \"load_avg_start\": %.2f, \"load_avg_end\": %.2f, \"seconds_per_row\": %g",
-               load[0], load_end[0], seconds);
-        printf(", \"launch_latency_us\": %.3f, \"launch_latency_median_us\": %.3f", launch.best_us,
-               launch.median_us);
-        printf(", \"updates_per_s\": %.1f, \"updates_per_s_median\": %.1f", 1e6 / rows[0].t.best_us,
-               1e6 / rows[0].t.median_us);
-        if (rows[1].ok)
-            printf(", \"fused_updates_per_s\": %.1f", 1e6 / rows[1].t.best_us);
-        else
-            printf(", \"fused_updates_per_s\": null");
-        printf(", \"act_latency_us\": %.3f, \"act_latency_median_us\": %.3f", act.best_us,
-               act.median_us);
-        printf(", \"env_steps_per_s\": %.1f, \"env_steps_timed\": %lld", env_rate,
-               (long long)env_measured);
-        printf(", \"rows\": [");
-        for (int i = 0; i < n_rows; i++) {
-            const row *r = &rows[i];
-            printf("%s{\"path\": \"%s\", \"mode\": \"%s\", \"batch\": %d, \"hidden\": %d",
-                   i ? ", " : "", r->path, mode_name(r->mode), r->batch, r->hidden);
-            if (r->ok)
-                printf(", \"us_best\": %.3f, \"us_median\": %.3f, \"per_s\": %.1f, \"calls\": %ld}",
-                       r->t.best_us, r->t.median_us, 1e6 / r->t.best_us, r->t.calls);
-            else {
-                printf(", \"error\": ");
-                json_string(r->error);
-                putchar('}');
-            }
+        if (print_json(cl, load[0], load_end[0], seconds, &launch, &act, rows, n_rows, evr,
+                       env_rate, env_measured)) {
+            fprintf(stderr, "cldqn: bench: out of memory\n");
+            cldqn_cl_free(cl);
+            cldqn_trace_free(tr.trace);
+            return 1;
         }
-        printf("], \"events\": [");
-        for (int i = 0; i < 2; i++) {
-            printf("%s{\"name\": ", i ? ", " : "");
-            json_string(evr[i].name);
-            if (evr[i].ok)
-                printf(", \"event_us_median\": %.3f, \"host_us_median\": %.3f}", evr[i].event_us,
-                       evr[i].host_us);
-            else {
-                printf(", \"error\": ");
-                json_string(evr[i].error);
-                putchar('}');
-            }
-        }
-        printf("]}\n");
     } else {
         printf("\n%-34s %12s %12s %12s\n", "measure", "best", "median", "per second");
         printf("%-34s %10.2f us %10.2f us %12.0f\n", "empty kernel launch+finish", launch.best_us,

@@ -13,6 +13,7 @@
 
 #include "cldqn/checkpoint.h"
 #include "cldqn/config.h"
+#include "cldqn/json.h"
 #include "cldqn/rng.h"
 #include "cldqn/taxi.h"
 #include "cldqn/trainer.h"
@@ -162,23 +163,27 @@ int cldqn_cmd_eval(int argc, char **argv)
     const char *envname = tc.is_rainy ? (tc.fickle_passenger ? "rainy+fickle" : "rainy")
                                       : (tc.fickle_passenger ? "fickle" : "deterministic");
     if (json) {
-        printf("{\"checkpoint\": \"");
-        for (const char *p = path; *p; p++) {
-            if (*p == '"' || *p == '\\') putchar('\\');
-            if ((unsigned char)*p >= 0x20) putchar(*p);
+        /* One line; cJSON escapes the path (control characters were dropped). */
+        cJSON *o = cJSON_CreateObject();
+        int ok = o && cJSON_AddStringToObject(o, "checkpoint", path) &&
+                 cJSON_AddStringToObject(o, "env", envname) &&
+                 cldqn_json_add_int(o, "episodes", ev.episodes) &&
+                 cldqn_json_add_number(o, "mean_return", "%.6f", ev.mean_return) &&
+                 cldqn_json_add_number(o, "optimal_return", "%.6f", optimal) &&
+                 cldqn_json_add_number(o, "gap", "%.6f", optimal - ev.mean_return) &&
+                 cldqn_json_add_number(o, "success_rate", "%.6f", ev.success_rate) &&
+                 cldqn_json_add_number(o, "mean_steps", "%.6f", ev.mean_steps) &&
+                 cJSON_AddStringToObject(o, "method",
+                                         stochastic && !exact_rainy ? "monte-carlo" : "exact") &&
+                 (!stochastic || exact_rainy || cldqn_json_add_int(o, "seed", seed));
+        char *text = ok ? cldqn_json_print(o) : NULL;
+        cJSON_Delete(o);
+        if (!text) {
+            fprintf(stderr, "cldqn: out of memory\n");
+            return 1;
         }
-        printf("\", \"env\": \"%s\", \"episodes\": %d, \"mean_return\": %.6f, ", envname,
-               ev.episodes, ev.mean_return);
-        if (isfinite(optimal))
-            printf("\"optimal_return\": %.6f, \"gap\": %.6f, ", optimal, optimal - ev.mean_return);
-        else
-            printf("\"optimal_return\": null, \"gap\": null, ");
-        printf("\"success_rate\": %.6f, \"mean_steps\": %.6f, \"method\": \"%s\"", ev.success_rate,
-               ev.mean_steps, stochastic && !exact_rainy ? "monte-carlo" : "exact");
-        if (stochastic && !exact_rainy)
-            printf(", \"seed\": %lld}\n", seed);
-        else
-            printf("}\n");
+        printf("%s\n", text);
+        free(text);
     } else {
         if (exact_rainy)
             printf("%s Taxi, exact expectation from the 300 start states (no time limit; a loop "

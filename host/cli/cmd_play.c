@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "cldqn/checkpoint.h"
 #include "cldqn/taxi.h"
 #include "cldqn/trainer.h"
@@ -94,11 +96,31 @@ static const char *plural(long n)
 static void print_jsonl(int state, int action, const cldqn_taxi_step_result *r)
 {
     uint8_t m = cldqn_taxi_action_mask(r->next_state);
-    printf("{\"state\":%d,\"action\":%d,\"reward\":%d,\"next_state\":%d,\"terminated\":%s,"
-           "\"truncated\":%s,\"action_mask\":[%d,%d,%d,%d,%d,%d]}\n",
-           state, action, r->reward, r->next_state, r->terminated ? "true" : "false",
-           r->truncated ? "true" : "false", m & 1, (m >> 1) & 1, (m >> 2) & 1, (m >> 3) & 1,
-           (m >> 4) & 1, (m >> 5) & 1);
+    cJSON *o = cJSON_CreateObject(), *mask = cJSON_CreateArray();
+    int ok = o && mask && cJSON_AddNumberToObject(o, "state", state) &&
+             cJSON_AddNumberToObject(o, "action", action) &&
+             cJSON_AddNumberToObject(o, "reward", r->reward) &&
+             cJSON_AddNumberToObject(o, "next_state", r->next_state) &&
+             cJSON_AddBoolToObject(o, "terminated", r->terminated) &&
+             cJSON_AddBoolToObject(o, "truncated", r->truncated);
+    for (int a = 0; ok && a < 6; a++) {
+        cJSON *bit = cJSON_CreateNumber((m >> a) & 1);
+        ok = bit && cJSON_AddItemToArray(mask, bit);
+        if (!ok) cJSON_Delete(bit);
+    }
+    if (ok && cJSON_AddItemToObject(o, "action_mask", mask))
+        mask = NULL;
+    else
+        ok = 0;
+    /* Compact, as this line has always been (small integers print exactly). */
+    char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(mask);
+    cJSON_Delete(o);
+    if (text)
+        printf("%s\n", text);
+    else
+        fprintf(stderr, "cldqn: play: out of memory writing a line\n");
+    cJSON_free(text);
 }
 
 static void print_map(const cldqn_taxi *env, int color)

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -152,18 +153,6 @@ static int end_profile(const cldqn_config *cfg, cldqn_trace *trace)
     return bad;
 }
 
-static const char *value_of(const char *arg, int *i, int argc, char **argv, int *missing)
-{
-    const char *eq = strchr(arg, '=');
-    *missing = 0;
-    if (eq) return eq + 1;
-    if (*i + 1 >= argc) {
-        *missing = 1;
-        return NULL;
-    }
-    return argv[++*i];
-}
-
 static void fmt_count(char *buf, size_t size, int64_t v)
 {
     char tmp[32];
@@ -186,16 +175,18 @@ static void pop_on_episode(void *ctx, const cldqn_trainer *t, int terminated)
 {
     pop_ctx *c = ctx;
     if (!c->metrics) return;
-    cldqn_cli_pop_episode_json(c->metrics, cldqn_trainer_agent(t), cldqn_trainer_stats(t),
-                               terminated);
-    if (ferror(c->metrics)) c->write_failed = 1;
+    if (cldqn_cli_episode_json(c->metrics, cldqn_trainer_agent(t), cldqn_trainer_stats(t),
+                               terminated) ||
+        ferror(c->metrics))
+        c->write_failed = 1;
 }
 
 static void pop_on_eval(void *ctx, const cldqn_trainer *t)
 {
     pop_ctx *c = ctx;
     if (!c->metrics) return;
-    cldqn_cli_pop_eval_json(c->metrics, cldqn_trainer_agent(t), cldqn_trainer_stats(t));
+    if (cldqn_cli_eval_json(c->metrics, cldqn_trainer_agent(t), cldqn_trainer_stats(t)))
+        c->write_failed = 1;
     fflush(c->metrics);
     if (ferror(c->metrics)) c->write_failed = 1;
 }
@@ -288,11 +279,7 @@ static int train_population(const cldqn_config *cfg, cldqn_config *cfgs, int n,
            n, total_steps, el, el > 0 ? (double)total_steps / el : 0.0,
            cldqn_population_launches(p), cldqn_population_device_name(p));
     cldqn_cli_pop_table(stdout, n, pop_agent, p);
-    if (rc != 1) {
-        char first[CLDQN_CONFIG_PATH_MAX + 32];
-        cldqn_population_agent_path(cfg->out, 0, first, sizeof first);
-        printf("checkpoints: %s .. agent%d\n", first, n - 1);
-    }
+    if (rc != 1) cldqn_cli_pop_checkpoints(stdout, cfg->out, n);
     if (rc > 128)
         fprintf(stderr,
                 "cldqn: interrupted by %s; checkpoints saved (continue with --resume %s "
@@ -394,38 +381,159 @@ static int sweep_items(const cldqn_config *cfg, char **owned, const char **items
     return 0;
 }
 
-/* Config file, then the flags in order, onto cfg (pass 2 of the parsing). */
-static int apply_settings(cldqn_config *cfg, const char *config_file, int argc, char **argv)
+/* The number of value combinations of checked sweep items (KEY=V1,V2,...). */
+static long sweep_combinations(const char *const *items, int n)
+{
+    long combos = 1;
+    for (int j = 0; j < n; j++) {
+        long values = 1;
+        for (const char *c = items[j]; *c; c++) values += *c == ',';
+        combos *= values;
+    }
+    return combos;
+}
+
+/* The command line, read by getopt_long: train's own options, and the
+ * settings given as flags, in order (applied after the config file). */
+typedef struct {
+    const char *preset, *config_file, *resume;
+    int print_config, help;
+    int n;
+    const char **key, **value;
+} train_args;
+
+static void train_args_free(train_args *a)
+{
+    free(a->key);
+    free(a->value);
+}
+
+/* Option codes besides 'h': train's own, then key table row i as KEY_BASE + i. */
+enum { OPT_PRESET = 1, OPT_CONFIG, OPT_RESUME, OPT_PRINT_CONFIG, KEY_BASE = 1000 };
+
+/* getopt_long's table, made once from the key table (cldqn_config_key_name):
+ * every key a long option, also spelt with '_' as config files may; a bool
+ * takes a value only as --key=VALUE (optional_argument). NULL when out of
+ * memory. Kept for the process (fuzz_cli runs train many times). */
+static const struct option *option_table(void)
+{
+    static struct option *table;
+    if (table) return table;
+    int n = 0;
+    while (cldqn_config_key_name(n)) n++;
+    struct option *t = calloc((size_t)(2 * n + 6), sizeof *t);
+    if (!t) return NULL;
+    int m = 0;
+    t[m++] = (struct option){"preset", required_argument, NULL, OPT_PRESET};
+    t[m++] = (struct option){"config", required_argument, NULL, OPT_CONFIG};
+    t[m++] = (struct option){"resume", required_argument, NULL, OPT_RESUME};
+    t[m++] = (struct option){"print-config", no_argument, NULL, OPT_PRINT_CONFIG};
+    t[m++] = (struct option){"help", no_argument, NULL, 'h'};
+    for (int i = 0; i < n; i++) {
+        const char *name = cldqn_config_key_name(i);
+        const int has = cldqn_config_key_kind(name) == 2 ? optional_argument : required_argument;
+        t[m++] = (struct option){name, has, NULL, KEY_BASE + i};
+        if (!strchr(name, '-')) continue;
+        char *alias = strdup(name);
+        if (!alias) return free(t), NULL; /* the aliases made so far stay: once, on OOM */
+        for (char *c = alias; *c; c++)
+            if (*c == '-') *c = '_';
+        t[m++] = (struct option){alias, has, NULL, KEY_BASE + i};
+    }
+    return table = t;
+}
+
+/* Whether arg ("--NAME" or "--NAME=...") spells one of opts' names in full:
+ * getopt_long takes unique prefixes, which cldqn never did ("--ste"). */
+static int spelt_out(const struct option *opts, const char *arg)
+{
+    const size_t n = strcspn(arg + 2, "=");
+    for (const struct option *o = opts; o->name; o++)
+        if (strlen(o->name) == n && !strncmp(o->name, arg + 2, n)) return 1;
+    return 0;
+}
+
+/* argv into *a; 0, or the exit code after one line on stderr. */
+static int parse_args(int argc, char **argv, train_args *a)
+{
+    memset(a, 0, sizeof *a);
+    const struct option *opts = option_table();
+    a->key = calloc((size_t)argc, sizeof *a->key);
+    a->value = calloc((size_t)argc, sizeof *a->value);
+    if (!opts || !a->key || !a->value) {
+        fprintf(stderr, "cldqn: out of memory\n");
+        return 1;
+    }
+    optind = 0; /* glibc: start afresh (cldqn-mpi and fuzz_cli parse again) */
+    opterr = 0; /* its messages are not one line in cldqn's form */
+    for (;;) {
+        const int at = optind ? optind : 1;
+        /* '+': stop at the first argument that is no option; ':': a missing
+         * value is ':', not '?'. */
+        const int c = getopt_long(argc, argv, "+:h", opts, NULL);
+        const char *arg = argv[at];
+        if (c == -1 && optind == at + 1 && !strcmp(arg, "--")) {
+            /* getopt's end of options: cldqn has no operands to protect */
+            fprintf(stderr, "cldqn: train: unknown option '--' (see cldqn train --help)\n");
+            return 2;
+        }
+        if (c == -1) break;
+        const int len = (int)strcspn(arg + 2, "=");
+        if (strncmp(arg, "--", 2) && c != 'h') { /* -h is the one short option */
+            fprintf(stderr, "cldqn: train: unexpected argument '%s'\n", arg);
+            return 2;
+        }
+        if (arg[1] == '-' && !spelt_out(opts, arg)) {
+            fprintf(stderr, "cldqn: train: unknown option '--%.*s' (see cldqn train --help)\n", len,
+                    arg + 2);
+            return 2;
+        }
+        switch (c) {
+        case ':':
+            fprintf(stderr, "cldqn: --%.*s: needs a value\n", len, arg + 2);
+            return 2;
+        case '?': /* a value given to an option that takes none */
+            fprintf(stderr, "cldqn: --%.*s: takes no value\n", len, arg + 2);
+            return 2;
+        case 'h':
+            a->help = 1;
+            return 0;
+        case OPT_PRESET:
+            a->preset = optarg;
+            break;
+        case OPT_CONFIG:
+            a->config_file = optarg;
+            break;
+        case OPT_RESUME:
+            a->resume = optarg;
+            break;
+        case OPT_PRINT_CONFIG:
+            a->print_config = 1;
+            break;
+        default:
+            a->key[a->n] = cldqn_config_key_name(c - KEY_BASE);
+            a->value[a->n++] = optarg ? optarg : ""; /* a bool flag alone */
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "cldqn: train: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    return 0;
+}
+
+/* Config file, then the flags in order, onto cfg. */
+static int apply_settings(cldqn_config *cfg, const char *config_file, const train_args *a)
 {
     if (config_file && cldqn_config_load_file(cfg, config_file) != CLDQN_OK) {
         cldqn_cli_error(NULL);
         return 2;
     }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        char key[64];
-        int missing;
-        snprintf(key, sizeof key, "%.*s", (int)strcspn(a + 2, "="), a + 2);
-        if (!strcmp(key, "preset") || !strcmp(key, "config") || !strcmp(key, "resume")) {
-            if (!strchr(a, '=')) i++;
-            continue;
-        }
-        if (!strcmp(key, "print-config")) continue;
-        const char *v;
-        if (cldqn_config_key_kind(key) == 2)
-            v = strchr(a, '=') ? strchr(a, '=') + 1 : "";
-        else {
-            v = value_of(a, &i, argc, argv, &missing);
-            if (missing) {
-                fprintf(stderr, "cldqn: --%s: needs a value\n", key);
-                return 2;
-            }
-        }
-        if (cldqn_config_set(cfg, key, v, NULL) != CLDQN_OK) {
+    for (int i = 0; i < a->n; i++)
+        if (cldqn_config_set(cfg, a->key[i], a->value[i], NULL) != CLDQN_OK) {
             cldqn_cli_error(NULL);
             return 2;
         }
-    }
     return 0;
 }
 
@@ -439,7 +547,7 @@ static int file_exists(const char *path)
  * applied on top (as a solo resume does). k: the agents (0 = as many
  * consecutive BASE.agentI files as exist). */
 static int resume_population(const cldqn_config *cfg, const char *base, int k,
-                             const char *config_file, int argc, char **argv)
+                             const char *config_file, const train_args *args)
 {
     if (k <= 0) {
         char path[CLDQN_CONFIG_PATH_MAX + 32];
@@ -465,7 +573,7 @@ static int resume_population(const cldqn_config *cfg, const char *base, int k,
             break;
         }
         free(params);
-        if ((rc = apply_settings(&cfgs[i], config_file, argc, argv))) break;
+        if ((rc = apply_settings(&cfgs[i], config_file, args))) break;
         snprintf(cfgs[i].out, sizeof cfgs[i].out, "%s", cfg->out);
         if (cldqn_config_check(&cfgs[i]) != CLDQN_OK) {
             cldqn_cli_error(paths[i]);
@@ -513,6 +621,9 @@ static int resumed_done(const cldqn_config *cfg, cldqn_trainer *t)
     return 0;
 }
 
+static int train_with_args(const train_args *args, int pop_k, cldqn_cli_pop_runner run,
+                           void *run_ctx);
+
 int cldqn_cmd_train(int argc, char **argv)
 {
     return cldqn_cmd_train_with(argc, argv, NULL, NULL);
@@ -523,47 +634,24 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
     hold_signals();
     int pop_k = 0;
     if (take_population_args(&argc, argv, &pop_k)) return 2;
-    const char *preset = NULL, *config_file = NULL, *resume = NULL;
-    int print_config = 0;
-    /* Pass 1: what decides the base settings. */
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int missing;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (strncmp(a, "--", 2)) {
-            fprintf(stderr, "cldqn: train: unexpected argument '%s'\n", a);
-            return 2;
-        }
-        char key[64];
-        snprintf(key, sizeof key, "%.*s", (int)strcspn(a + 2, "="), a + 2);
-        if (!strcmp(key, "preset") || !strcmp(key, "config") || !strcmp(key, "resume")) {
-            const char *v = value_of(a, &i, argc, argv, &missing);
-            if (missing) {
-                fprintf(stderr, "cldqn: --%s: needs a value\n", key);
-                return 2;
-            }
-            if (key[0] == 'p')
-                preset = v;
-            else if (key[0] == 'c')
-                config_file = v;
-            else
-                resume = v;
-        } else if (!strcmp(key, "print-config")) {
-            print_config = 1;
-        } else {
-            int kind = cldqn_config_key_kind(key);
-            if (!kind) {
-                fprintf(stderr, "cldqn: train: unknown option '--%s' (see cldqn train --help)\n",
-                        key);
-                return 2;
-            }
-            /* Bool flags take a value only as --flag=VALUE. */
-            if (kind == 1 && !strchr(a, '=')) i++;
-        }
+    train_args args;
+    int rc0 = parse_args(argc, argv, &args);
+    if (!rc0 && args.help) usage(stdout);
+    if (rc0 || args.help) {
+        train_args_free(&args);
+        return rc0;
     }
+    rc0 = train_with_args(&args, pop_k, run, run_ctx);
+    train_args_free(&args);
+    return rc0;
+}
+
+/* cldqn train after its command line is read. */
+static int train_with_args(const train_args *args, int pop_k, cldqn_cli_pop_runner run,
+                           void *run_ctx)
+{
+    const char *preset = args->preset, *config_file = args->config_file, *resume = args->resume;
+    const int print_config = args->print_config;
     cldqn_config cfg;
     uint64_t resumed_seed = 0;
     char resumed_preset[sizeof cfg.preset] = "";
@@ -592,7 +680,7 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
         return 2;
     }
     /* Pass 2: the config file, then flags override everything else, in order. */
-    int rc0 = apply_settings(&cfg, config_file, argc, argv);
+    int rc0 = apply_settings(&cfg, config_file, args);
     if (rc0) return rc0;
     if (cldqn_config_check(&cfg) != CLDQN_OK) {
         cldqn_cli_error(NULL);
@@ -640,41 +728,36 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
             fprintf(stderr, "cldqn: --resume: not available for a population split over ranks\n");
             return 2;
         }
-        if (resume) return resume_population(&cfg, resume, pop_k, config_file, argc, argv);
+        if (resume) return resume_population(&cfg, resume, pop_k, config_file, args);
         if (sweep_items(&cfg, &owned, sweep, &n_sweep)) return 2;
-        /* Agent i takes combination i mod their count: with fewer agents some
-         * values would never run. */
-        cldqn_config *all = NULL;
-        int combos = 0;
-        if (cldqn_population_configs(&cfg, 0, sweep, n_sweep, &all, &combos) != CLDQN_OK) {
+        /* The agents' settings, computed once (the MPI ranks compute their own). */
+        cldqn_config *cfgs = NULL;
+        int n = 0;
+        if (cldqn_population_configs(&cfg, cfg.population, sweep, n_sweep, &cfgs, &n) != CLDQN_OK) {
             cldqn_cli_error(NULL);
             free(owned);
             return 2;
         }
-        free(all);
+        /* Agent i takes combination i mod their count: with fewer agents some
+         * values would never run. */
+        const long combos = sweep_combinations(sweep, n_sweep);
         if (cfg.population > 0 && cfg.population < combos) {
             fprintf(stderr,
-                    "cldqn: --population %d: fewer agents than the %d combinations of the sweep "
+                    "cldqn: --population %d: fewer agents than the %ld combinations of the sweep "
                     "(some values would never run)\n",
                     cfg.population, combos);
+            free(cfgs);
             free(owned);
             return 2;
         }
         int rc;
         if (run) {
+            free(cfgs);
             /* cldqn-mpi put its own handler in place before MPI_Init. */
             pthread_sigmask(SIG_UNBLOCK, &held_signals, NULL);
             rc = run(run_ctx, &cfg, cfg.population, sweep, n_sweep);
         } else {
-            cldqn_config *cfgs = NULL;
-            int n = 0;
-            if (cldqn_population_configs(&cfg, cfg.population, sweep, n_sweep, &cfgs, &n) !=
-                CLDQN_OK) {
-                cldqn_cli_error(NULL);
-                rc = 2;
-            } else {
-                rc = train_population(&cfg, cfgs, n, NULL);
-            }
+            rc = train_population(&cfg, cfgs, n, NULL);
         }
         free(owned);
         return rc;

@@ -16,6 +16,7 @@
  *
  * Assumes ranks of one architecture (structs travel as bytes). */
 #define _GNU_SOURCE
+#include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <mpi.h>
@@ -130,17 +131,19 @@ static void on_episode(void *ctx, const cldqn_trainer *t, int terminated)
 {
     hook_ctx *c = ctx;
     if (!c->m) return;
-    cldqn_cli_pop_episode_json(c->m->f, c->lo + cldqn_trainer_agent(t), cldqn_trainer_stats(t),
-                               terminated);
-    if (ferror(c->m->f)) c->m->write_failed = 1;
+    if (cldqn_cli_episode_json(c->m->f, c->lo + cldqn_trainer_agent(t), cldqn_trainer_stats(t),
+                               terminated) ||
+        ferror(c->m->f))
+        c->m->write_failed = 1;
 }
 
 static void on_eval(void *ctx, const cldqn_trainer *t)
 {
     hook_ctx *c = ctx;
     if (!c->m) return;
-    cldqn_cli_pop_eval_json(c->m->f, c->lo + cldqn_trainer_agent(t), cldqn_trainer_stats(t));
-    if (ferror(c->m->f)) c->m->write_failed = 1;
+    if (cldqn_cli_eval_json(c->m->f, c->lo + cldqn_trainer_agent(t), cldqn_trainer_stats(t)) ||
+        ferror(c->m->f))
+        c->m->write_failed = 1;
 }
 
 /* Where a line stands in the one-process order: cldqn_population_run emits,
@@ -152,20 +155,23 @@ typedef struct {
     int phase, agent;
 } line_key;
 
-static long long field(const char *line, const char *name)
+static long long field(const cJSON *o, const char *name)
 {
-    const char *p = strstr(line, name);
-    return p ? strtoll(p + strlen(name), NULL, 10) : -1;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsNumber(v) ? (long long)v->valuedouble : -1;
 }
 
 static line_key key_of(const char *line, const cldqn_config *cfgs, int n)
 {
+    cJSON *o = cJSON_Parse(line); /* NULL (out of memory): keys -1, kept in order */
     line_key k;
-    k.steps = field(line, "\"steps\": ");
-    k.agent = (int)field(line, "\"agent\": ");
+    k.steps = field(o, "steps");
+    k.agent = (int)field(o, "agent");
     const int seed_loop = k.agent >= 0 && k.agent < n && cfgs[k.agent].target_every == 0;
-    k.phase = !(seed_loop && strstr(line, "\"type\": \"episode\"") &&
-                strstr(line, "\"terminated\": true"));
+    const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "type"));
+    k.phase = !(seed_loop && type && !strcmp(type, "episode") &&
+                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "terminated")));
+    cJSON_Delete(o);
     return k;
 }
 
@@ -427,11 +433,7 @@ static int run_share(const mpi_ctx *mc, const cldqn_config *cfgs, int n, FILE *m
             }
             const gathered g = {cfgs, stats};
             cldqn_cli_pop_table(stdout, n, gathered_agent, &g);
-            if (rc != 1) {
-                char first[CLDQN_CONFIG_PATH_MAX + 32];
-                cldqn_population_agent_path(base->out, 0, first, sizeof first);
-                printf("checkpoints: %s .. agent%d\n", first, n - 1);
-            }
+            if (rc != 1) cldqn_cli_pop_checkpoints(stdout, base->out, n);
             if (rc > 128)
                 fprintf(stderr,
                         "cldqn-mpi: interrupted; checkpoints saved (continue on one device "

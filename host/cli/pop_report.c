@@ -1,50 +1,64 @@
-/* pop_report.c - what a population run reports: the per-agent JSON lines of
- * --metrics and the results table. Shared by `cldqn train --population` and
- * `cldqn-mpi train`, so the one-process and the MPI run print the same rows
- * and write the same lines (tests/cli/mpi.sh compares them). */
+/* pop_report.c - the JSON lines of --metrics (a solo run's and each agent's
+ * of a population, written with cJSON) and a population's results table. Shared by `cldqn train
+ * --population` and `cldqn-mpi train`, so the one-process and the MPI run print the same rows and
+ * write the same lines (tests/cli/mpi.sh compares them). */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 
 #include "cldqn/config.h"
+#include "cldqn/json.h"
+#include "cldqn/population.h"
 
-static void json_num(FILE *f, const char *key, double v)
+/* Writes obj as one line and frees it; -1 when out of memory. */
+static int put_line(FILE *f, cJSON *obj, int ok)
 {
-    if (isfinite(v))
-        fprintf(f, ", \"%s\": %.9g", key, v);
-    else
-        fprintf(f, ", \"%s\": null", key);
+    char *text = ok ? cldqn_json_print(obj) : NULL;
+    cJSON_Delete(obj);
+    if (!text) return -1;
+    fputs(text, f);
+    fputc('\n', f);
+    free(text);
+    return 0;
 }
 
-void cldqn_cli_pop_episode_json(FILE *f, int agent, const cldqn_train_stats *s, int terminated)
+int cldqn_cli_episode_json(FILE *f, int agent, const cldqn_train_stats *s, int terminated)
 {
-    fprintf(f,
-            "{\"type\": \"episode\", \"agent\": %d, \"episode\": %" PRId64 ", \"steps\": %" PRId64
-            ", \"updates\": %" PRId64 ", \"return\": %d, \"length\": %d, \"terminated\": %s",
-            agent, s->episodes, s->steps, s->updates, s->last_return, s->last_length,
-            terminated ? "true" : "false");
-    json_num(f, "epsilon", s->epsilon);
-    json_num(f, "loss", s->episode_loss);
-    json_num(f, "mean_return_100", s->mean_return);
-    json_num(f, "time", s->elapsed);
-    fprintf(f, "}\n");
+    cJSON *o = cJSON_CreateObject();
+    int ok = o && cJSON_AddStringToObject(o, "type", "episode");
+    if (agent >= 0) ok = ok && cldqn_json_add_int(o, "agent", agent);
+    ok = ok && cldqn_json_add_int(o, "episode", s->episodes) &&
+         cldqn_json_add_int(o, "steps", s->steps) && cldqn_json_add_int(o, "updates", s->updates) &&
+         cldqn_json_add_int(o, "return", s->last_return) &&
+         cldqn_json_add_int(o, "length", s->last_length) &&
+         cJSON_AddBoolToObject(o, "terminated", terminated) &&
+         cldqn_json_add_number(o, "epsilon", "%.9g", s->epsilon) &&
+         cldqn_json_add_number(o, "loss", "%.9g", s->episode_loss) &&
+         cldqn_json_add_number(o, "mean_return_100", "%.9g", s->mean_return) &&
+         cldqn_json_add_number(o, "time", "%.9g", s->elapsed);
+    return put_line(f, o, ok);
 }
 
-void cldqn_cli_pop_eval_json(FILE *f, int agent, const cldqn_train_stats *s)
+int cldqn_cli_eval_json(FILE *f, int agent, const cldqn_train_stats *s)
 {
-    fprintf(f,
-            "{\"type\": \"eval\", \"agent\": %d, \"steps\": %" PRId64 ", \"episodes\": %" PRId64
-            ", \"updates\": %" PRId64,
-            agent, s->steps, s->episodes, s->updates);
-    json_num(f, "mean_return", s->eval.mean_return);
-    json_num(f, "optimal_return", s->optimal_return);
-    json_num(f, "success_rate", s->eval.success_rate);
-    fprintf(f, ", \"optimal\": %s", s->reached_optimal ? "true" : "false");
-    json_num(f, "time", s->elapsed);
-    fprintf(f, "}\n");
+    cJSON *o = cJSON_CreateObject();
+    int ok = o && cJSON_AddStringToObject(o, "type", "eval");
+    if (agent >= 0) ok = ok && cldqn_json_add_int(o, "agent", agent);
+    ok = ok && cldqn_json_add_int(o, "steps", s->steps) &&
+         cldqn_json_add_int(o, "episodes", s->episodes) &&
+         cldqn_json_add_int(o, "updates", s->updates) &&
+         cldqn_json_add_number(o, "mean_return", "%.9g", s->eval.mean_return) &&
+         cldqn_json_add_number(o, "optimal_return", "%.9g", s->optimal_return) &&
+         cldqn_json_add_number(o, "success_rate", "%.9g", s->eval.success_rate);
+    /* A solo run's line has always had mean_steps, a population's not. */
+    if (agent < 0) ok = ok && cldqn_json_add_number(o, "mean_steps", "%.9g", s->eval.mean_steps);
+    ok = ok && cJSON_AddBoolToObject(o, "optimal", s->reached_optimal) &&
+         cldqn_json_add_number(o, "time", "%.9g", s->elapsed);
+    return put_line(f, o, ok);
 }
 
 #define MAX_EXTRA 16
@@ -95,6 +109,13 @@ static void table_row(FILE *f, int agent, const cldqn_config *c, const cldqn_tra
         fprintf(f, " %15s", v);
     }
     fputc('\n', f);
+}
+
+void cldqn_cli_pop_checkpoints(FILE *f, const char *out, int n)
+{
+    char first[CLDQN_CONFIG_PATH_MAX + 32];
+    cldqn_population_agent_path(out, 0, first, sizeof first);
+    fprintf(f, "checkpoints: %s .. agent%d\n", first, n - 1);
 }
 
 void cldqn_cli_pop_table(FILE *f, int n, cldqn_cli_pop_get get, const void *ctx)

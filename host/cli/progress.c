@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "progress.h"
 
+#include "cli.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -155,29 +157,12 @@ static void on_tick(void *ctx, const cldqn_trainer *t)
     draw(p, s);
 }
 
-static void json_num(FILE *f, const char *key, double v)
-{
-    if (isfinite(v))
-        fprintf(f, ", \"%s\": %.9g", key, v);
-    else
-        fprintf(f, ", \"%s\": null", key);
-}
-
 static void on_episode(void *ctx, const cldqn_trainer *t, int terminated)
 {
     cldqn_progress *p = ctx;
     const cldqn_train_stats *s = cldqn_trainer_stats(t);
     if (p->metrics) {
-        fprintf(p->metrics,
-                "{\"type\": \"episode\", \"episode\": %" PRId64 ", \"steps\": %" PRId64
-                ", \"updates\": %" PRId64 ", \"return\": %d, \"length\": %d, \"terminated\": %s",
-                s->episodes, s->steps, s->updates, s->last_return, s->last_length,
-                terminated ? "true" : "false");
-        json_num(p->metrics, "epsilon", s->epsilon);
-        json_num(p->metrics, "loss", s->episode_loss);
-        json_num(p->metrics, "mean_return_100", s->mean_return);
-        json_num(p->metrics, "time", s->elapsed);
-        fprintf(p->metrics, "}\n");
+        if (cldqn_cli_episode_json(p->metrics, -1, s, terminated)) p->write_failed = 1;
         fflush(p->metrics); /* so tools/plot can follow a running job */
         if (ferror(p->metrics)) p->write_failed = 1;
     }
@@ -197,17 +182,7 @@ static void on_eval(void *ctx, const cldqn_trainer *t)
     cldqn_progress *p = ctx;
     const cldqn_train_stats *s = cldqn_trainer_stats(t);
     if (p->metrics) {
-        fprintf(p->metrics,
-                "{\"type\": \"eval\", \"steps\": %" PRId64 ", \"episodes\": %" PRId64
-                ", \"updates\": %" PRId64,
-                s->steps, s->episodes, s->updates);
-        json_num(p->metrics, "mean_return", s->eval.mean_return);
-        json_num(p->metrics, "optimal_return", s->optimal_return);
-        json_num(p->metrics, "success_rate", s->eval.success_rate);
-        json_num(p->metrics, "mean_steps", s->eval.mean_steps);
-        fprintf(p->metrics, ", \"optimal\": %s", s->reached_optimal ? "true" : "false");
-        json_num(p->metrics, "time", s->elapsed);
-        fprintf(p->metrics, "}\n");
+        if (cldqn_cli_eval_json(p->metrics, -1, s)) p->write_failed = 1;
         fflush(p->metrics);
         if (ferror(p->metrics)) p->write_failed = 1;
     }

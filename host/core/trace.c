@@ -11,6 +11,7 @@
 #include "cldqn/trace.h"
 
 #include "cldqn/files.h"
+#include "cldqn/json.h"
 
 typedef struct {
     char name[64];
@@ -91,24 +92,9 @@ size_t cldqn_trace_count(const cldqn_trace *t)
     return t->n;
 }
 
-/* Names are ours (kernel and phase names), but escape anyway so the file
- * stays valid JSON whatever a caller passes. */
-static void put_json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
-static void put_events(const cldqn_trace *t, FILE *f)
+/* One event a line, each written by cJSON (it escapes whatever names a
+ * caller passes). 0, or -1 when out of memory. */
+static int put_events(const cldqn_trace *t, FILE *f)
 {
     fprintf(f, "{\"traceEvents\":[\n");
     fprintf(f,
@@ -121,14 +107,21 @@ static void put_events(const cldqn_trace *t, FILE *f)
             CLDQN_TRACE_TID_DEVICE);
     for (size_t i = 0; i < t->n; i++) {
         const trace_event *e = &t->ev[i];
-        fprintf(f, ",\n{\"name\":");
-        put_json_string(f, e->name);
-        fprintf(f, ",\"cat\":");
-        put_json_string(f, e->cat);
-        fprintf(f, ",\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,\"pid\":1,\"tid\":%d}", e->ts, e->dur,
-                e->tid);
+        cJSON *o = cJSON_CreateObject();
+        int ok = o && cJSON_AddStringToObject(o, "name", e->name) &&
+                 cJSON_AddStringToObject(o, "cat", e->cat) &&
+                 cJSON_AddStringToObject(o, "ph", "X") &&
+                 cldqn_json_add_number(o, "ts", "%.3f", e->ts) &&
+                 cldqn_json_add_number(o, "dur", "%.3f", e->dur) &&
+                 cldqn_json_add_int(o, "pid", 1) && cldqn_json_add_int(o, "tid", e->tid);
+        char *text = ok ? cJSON_PrintUnformatted(o) : NULL; /* compact, as Chrome writes */
+        cJSON_Delete(o);
+        if (!text) return -1;
+        fprintf(f, ",\n%s", text);
+        cJSON_free(text);
     }
     fprintf(f, "\n],\"displayTimeUnit\":\"ns\"}\n");
+    return 0;
 }
 
 cldqn_status cldqn_trace_write(const cldqn_trace *t, const char *path)
@@ -157,8 +150,9 @@ cldqn_status cldqn_trace_write(const cldqn_trace *t, const char *path)
         free(tmp);
         return st;
     }
-    put_events(t, f);
-    int bad = ferror(f);
+    int bad = put_events(t, f) != 0;
+    if (bad) errno = ENOMEM;
+    if (ferror(f)) bad = 1;
     if (fflush(f) != 0) bad = 1;
     int err = errno;
     if (fclose(f) != 0 && !bad) {

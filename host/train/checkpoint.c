@@ -1,12 +1,14 @@
 /* checkpoint.c - safetensors writing (atomic) and reading (validated).
  *
- * The reader loads the whole file, parses the JSON header with a small
- * strict parser (objects, arrays, strings with escapes, integers) and checks
- * that every tensor's bytes match its dtype and shape and that the tensors
- * tile the data block exactly, as the reference implementation requires. */
+ * The header is JSON, written and parsed with cJSON. The reader checks the
+ * header against the file's size before reading the data, refuses duplicate
+ * keys (cJSON keeps them) and checks that every tensor's bytes match its
+ * dtype and shape and that the tensors tile the data block exactly, as the
+ * reference implementation requires. */
 #define _GNU_SOURCE
 #include "cldqn/checkpoint.h"
 
+#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -52,53 +54,8 @@ static size_t dtype_size(const char *d)
 
 typedef struct {
     char *buf;
-    size_t len, cap;
-    int oom;
+    size_t len;
 } dstr;
-
-static void ds_put(dstr *d, const char *s, size_t n)
-{
-    if (d->oom) return;
-    if (d->len + n + 1 > d->cap) {
-        size_t cap = d->cap ? d->cap : 1024;
-        while (cap < d->len + n + 1) cap *= 2;
-        char *nb = realloc(d->buf, cap);
-        if (!nb) {
-            d->oom = 1;
-            return;
-        }
-        d->buf = nb;
-        d->cap = cap;
-    }
-    memcpy(d->buf + d->len, s, n);
-    d->len += n;
-    d->buf[d->len] = 0;
-}
-
-static void ds_str(dstr *d, const char *s)
-{
-    ds_put(d, s, strlen(s));
-}
-
-static void ds_json_string(dstr *d, const char *s)
-{
-    ds_put(d, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            ds_put(d, esc, 2);
-        } else if (c < 0x20) {
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            ds_put(d, esc, 6);
-        } else {
-            ds_put(d, (const char *)&c, 1);
-        }
-    }
-    ds_put(d, "\"", 1);
-}
 
 /* Removes PATH.tmp.XXXXXX files that a process killed while saving left in
  * dir (the temporary names of cldqn_st_write; only after this save's own
@@ -135,52 +92,75 @@ static cldqn_status write_all(int fd, const void *data, size_t n, const char *pa
     return CLDQN_OK;
 }
 
-cldqn_status cldqn_st_write(const char *path, const cldqn_st_entry *e, int n,
-                            const char *const *meta)
+/* An integer as cJSON raw text: printed exactly (cJSON prints doubles, and
+ * %1.15g would turn offsets past 10^15 into exponents). */
+static cJSON *raw_uint(cJSON *array, unsigned long long v)
 {
-    dstr h = {0};
-    char num[64];
-    uint64_t off = 0;
-    ds_str(&h, "{");
-    if (meta && meta[0]) {
-        ds_str(&h, "\"__metadata__\":{");
-        for (int i = 0; meta[i] && meta[i + 1]; i += 2) {
-            if (i) ds_str(&h, ",");
-            ds_json_string(&h, meta[i]);
-            ds_str(&h, ":");
-            ds_json_string(&h, meta[i + 1]);
-        }
-        ds_str(&h, "}");
+    char num[32];
+    snprintf(num, sizeof num, "%llu", v);
+    cJSON *n = cJSON_CreateRaw(num);
+    if (n && !cJSON_AddItemToArray(array, n)) {
+        cJSON_Delete(n);
+        return NULL;
     }
-    for (int i = 0; i < n; i++) {
+    return n;
+}
+
+/* The header as cJSON prints it unformatted: the same bytes the Python
+ * safetensors library writes for the same tensors. NULL when out of memory;
+ * *bad set for a bad dtype or rank. */
+static char *header_json(const cldqn_st_entry *e, int n, const char *const *meta, int *bad)
+{
+    *bad = -1;
+    cJSON *root = cJSON_CreateObject();
+    int ok = root != NULL;
+    if (ok && meta && meta[0]) {
+        cJSON *m = cJSON_AddObjectToObject(root, "__metadata__");
+        ok = m != NULL;
+        for (int i = 0; ok && meta[i] && meta[i + 1]; i += 2)
+            ok = cJSON_AddStringToObject(m, meta[i], meta[i + 1]) != NULL;
+    }
+    uint64_t off = 0;
+    for (int i = 0; ok && i < n; i++) {
         size_t es = dtype_size(e[i].dtype);
         if (!es || e[i].ndim < 0 || e[i].ndim > CLDQN_ST_MAX_DIMS) {
-            free(h.buf);
-            return cldqn_fail(CLDQN_ERR_ARG, "tensor '%s': bad dtype or rank", e[i].name);
+            *bad = i;
+            ok = 0;
+            break;
         }
         uint64_t numel = 1;
         for (int k = 0; k < e[i].ndim; k++) numel *= (uint64_t)e[i].shape[k];
-        if (h.len > 1) ds_str(&h, ",");
-        ds_json_string(&h, e[i].name);
-        ds_str(&h, ":{\"dtype\":\"");
-        ds_str(&h, e[i].dtype);
-        ds_str(&h, "\",\"shape\":[");
-        for (int k = 0; k < e[i].ndim; k++) {
-            snprintf(num, sizeof num, "%s%lld", k ? "," : "", (long long)e[i].shape[k]);
-            ds_str(&h, num);
-        }
-        snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
-                 (unsigned long long)(off + numel * es));
-        ds_str(&h, num);
+        cJSON *t = cJSON_AddObjectToObject(root, e[i].name);
+        cJSON *shape = t && cJSON_AddStringToObject(t, "dtype", e[i].dtype)
+                           ? cJSON_AddArrayToObject(t, "shape")
+                           : NULL;
+        ok = shape != NULL;
+        for (int k = 0; ok && k < e[i].ndim; k++)
+            ok = raw_uint(shape, (unsigned long long)e[i].shape[k]) != NULL;
+        cJSON *offs = ok ? cJSON_AddArrayToObject(t, "data_offsets") : NULL;
+        ok = offs && raw_uint(offs, off) && raw_uint(offs, off + numel * es);
         off += numel * es;
     }
-    ds_str(&h, "}");
-    /* Pad with spaces so the data starts 8-byte aligned, as safetensors does. */
-    while (!h.oom && h.len % 8) ds_str(&h, " ");
-    if (h.oom) {
-        free(h.buf);
-        return cldqn_fail(CLDQN_ERR_NOMEM, "out of memory writing '%s'", path);
+    char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    return text;
+}
+
+cldqn_status cldqn_st_write(const char *path, const cldqn_st_entry *e, int n,
+                            const char *const *meta)
+{
+    int bad;
+    char *json = header_json(e, n, meta, &bad);
+    if (bad >= 0) return cldqn_fail(CLDQN_ERR_ARG, "tensor '%s': bad dtype or rank", e[bad].name);
+    /* Padded with spaces so the data starts 8-byte aligned, as safetensors does. */
+    size_t jlen = json ? strlen(json) : 0;
+    dstr h = {json ? malloc(jlen + 8) : NULL, (jlen + 7) / 8 * 8};
+    if (h.buf) {
+        memcpy(h.buf, json, jlen);
+        memset(h.buf + jlen, ' ', h.len - jlen);
     }
+    cJSON_free(json);
+    if (!h.buf) return cldqn_fail(CLDQN_ERR_NOMEM, "out of memory writing '%s'", path);
 
     /* rename() would replace a device, FIFO or directory at path. */
     cldqn_status ok = cldqn_output_check("save", path, 11 /* .tmp.XXXXXX */, 0);
@@ -260,211 +240,157 @@ struct cldqn_st_file {
     char *meta_key[MAX_META], *meta_val[MAX_META];
 };
 
-typedef struct {
-    const char *p, *end;
-    const char *path;
-} parser;
-
-static cldqn_status perr(const parser *ps, const char *what)
+static cldqn_status perr(const char *path, const char *what)
 {
-    return cldqn_fail(CLDQN_ERR_FORMAT, "'%s': bad safetensors header: %s", ps->path, what);
+    return cldqn_fail(CLDQN_ERR_FORMAT, "'%s': bad safetensors header: %s", path, what);
 }
 
-static void ws(parser *ps)
-{
-    while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r'))
-        ps->p++;
-}
+/* cJSON takes any byte up to ' ' for white space and raw control bytes in
+ * strings, and builds a node per value: control bytes outside \t \n \r are
+ * refused here, and the number of values is bounded before cJSON allocates
+ * (a 100 MB header of "[0,0,..." would take gigabytes). */
+#define MAX_VALUES (MAX_TENSORS * (4 + CLDQN_ST_MAX_DIMS + 2) + 2 * MAX_META + 16)
 
-static int expect(parser *ps, char c)
+static const char *prescan(const char *p, size_t n)
 {
-    ws(ps);
-    if (ps->p < ps->end && *ps->p == c) {
-        ps->p++;
-        return 1;
-    }
-    return 0;
-}
-
-/* Parses a JSON string into a malloc'd UTF-8 C string (no embedded NULs). */
-static char *parse_string(parser *ps)
-{
-    ws(ps);
-    if (ps->p >= ps->end || *ps->p != '"') return NULL;
-    ps->p++;
-    size_t cap = 32, len = 0;
-    char *s = malloc(cap);
-    if (!s) return NULL;
-    while (ps->p < ps->end && *ps->p != '"') {
-        unsigned c = (unsigned char)*ps->p++;
-        if (c < 0x20) goto bad;
-        if (c == '\\') {
-            if (ps->p >= ps->end) goto bad;
-            char e = *ps->p++;
-            switch (e) {
-            case '"':
-                c = '"';
-                break;
-            case '\\':
-                c = '\\';
-                break;
-            case '/':
-                c = '/';
-                break;
-            case 'b':
-                c = '\b';
-                break;
-            case 'f':
-                c = '\f';
-                break;
-            case 'n':
-                c = '\n';
-                break;
-            case 'r':
-                c = '\r';
-                break;
-            case 't':
-                c = '\t';
-                break;
-            case 'u': {
-                if (ps->end - ps->p < 4) goto bad;
-                unsigned u = 0;
-                for (int i = 0; i < 4; i++) {
-                    char h = *ps->p++;
-                    u <<= 4;
-                    if (h >= '0' && h <= '9')
-                        u |= (unsigned)(h - '0');
-                    else if (h >= 'a' && h <= 'f')
-                        u |= (unsigned)(h - 'a' + 10);
-                    else if (h >= 'A' && h <= 'F')
-                        u |= (unsigned)(h - 'A' + 10);
-                    else
-                        goto bad;
-                }
-                if (u == 0 || u >= 0x80) goto bad; /* our files only escape control chars */
-                c = u;
-                break;
-            }
-            default:
-                goto bad;
-            }
+    size_t values = 0;
+    int in_string = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c < 0x20 && (in_string || (c != ' ' && c != '\t' && c != '\n' && c != '\r')))
+            return "control character";
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if ((c == ',' || c == '[' || c == '{' || c == ':') && ++values > MAX_VALUES) {
+            return "too many values";
         }
-        if (len + 2 > cap) {
-            char *ns = realloc(s, cap *= 2);
-            if (!ns) goto bad;
-            s = ns;
-        }
-        s[len++] = (char)c;
     }
-    if (ps->p >= ps->end) goto bad;
-    ps->p++;
-    s[len] = 0;
-    return s;
-bad:
-    free(s);
     return NULL;
 }
 
-static int parse_uint(parser *ps, uint64_t *out)
+/* A JSON integer in [0, max]: cJSON holds numbers as doubles, so max is at
+ * most 2^53 - 1, past which 2^53 + 1 would read as 2^53. */
+static int json_uint(const cJSON *v, double max, uint64_t *out)
 {
-    ws(ps);
-    if (ps->p >= ps->end || *ps->p < '0' || *ps->p > '9') return 0;
-    uint64_t v = 0;
-    while (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9') {
-        if (v > (UINT64_MAX - 9) / 10) return 0;
-        v = v * 10 + (uint64_t)(*ps->p++ - '0');
-    }
-    *out = v;
+    if (!cJSON_IsNumber(v)) return 0;
+    double d = v->valuedouble;
+    if (!(d >= 0 && d <= max) || d != floor(d)) return 0;
+    *out = (uint64_t)d;
     return 1;
 }
 
-/* [n, n, ...] into vals (at most maxn). Returns count or -1. */
-static int parse_uint_array(parser *ps, uint64_t *vals, int maxn)
+#define MAX_EXACT 9007199254740991.0
+
+/* [n, n, ...] into vals (at most maxn). Returns the count or -1. */
+static int uint_array(const cJSON *a, uint64_t *vals, int maxn, double max)
 {
-    if (!expect(ps, '[')) return -1;
+    if (!cJSON_IsArray(a)) return -1;
     int n = 0;
-    if (expect(ps, ']')) return 0;
-    for (;;) {
-        if (n >= maxn || !parse_uint(ps, &vals[n])) return -1;
-        n++;
-        if (expect(ps, ']')) return n;
-        if (!expect(ps, ',')) return -1;
-    }
+    for (const cJSON *v = a->child; v; v = v->next)
+        if (n >= maxn || !json_uint(v, max, &vals[n++])) return -1;
+    return n;
 }
 
-static cldqn_status parse_tensor(parser *ps, cldqn_st_file *f, char *name)
+/* Whether an earlier member of the same object has key's name. */
+static int duplicate(const cJSON *key)
 {
-    if (f->n_tensors >= MAX_TENSORS) return free(name), perr(ps, "too many tensors");
-    if (strlen(name) >= NAME_MAX_LEN) return free(name), perr(ps, "tensor name too long");
-    for (int i = 0; i < f->n_tensors; i++)
-        if (!strcmp(f->t[i].name, name)) return free(name), perr(ps, "duplicate tensor name");
+    for (const cJSON *o = key->prev; o && o->next; o = o->prev)
+        if (!strcmp(o->string, key->string)) return 1;
+    return 0;
+}
+
+static cldqn_status parse_tensor(const char *path, cldqn_st_file *f, const cJSON *e)
+{
+    if (f->n_tensors >= MAX_TENSORS) return perr(path, "too many tensors");
+    if (strlen(e->string) >= NAME_MAX_LEN) return perr(path, "tensor name too long");
     st_tensor *t = &f->t[f->n_tensors];
     memset(t, 0, sizeof *t);
-    snprintf(t->name, sizeof t->name, "%s", name);
-    free(name);
+    snprintf(t->name, sizeof t->name, "%s", e->string);
+    if (!cJSON_IsObject(e)) return perr(path, "tensor entry is not an object");
     int have = 0;
-    if (!expect(ps, '{')) return perr(ps, "tensor entry is not an object");
-    if (!expect(ps, '}')) {
-        for (;;) {
-            char *k = parse_string(ps);
-            if (!k) return perr(ps, "bad key in tensor entry");
-            if (!expect(ps, ':')) return free(k), perr(ps, "expected ':'");
-            if (!strcmp(k, "dtype")) {
-                char *d = parse_string(ps);
-                if (!d || !dtype_size(d) || strlen(d) >= sizeof t->dtype) {
-                    free(d);
-                    free(k);
-                    return perr(ps, "unknown dtype");
-                }
-                strcpy(t->dtype, d);
-                free(d);
-                have |= 1;
-            } else if (!strcmp(k, "shape")) {
-                uint64_t v[CLDQN_ST_MAX_DIMS];
-                int n = parse_uint_array(ps, v, CLDQN_ST_MAX_DIMS);
-                if (n < 0) return free(k), perr(ps, "bad shape");
-                t->ndim = n;
-                for (int i = 0; i < n; i++) {
-                    if (v[i] > (1ull << 40)) return free(k), perr(ps, "shape too large");
-                    t->shape[i] = (int64_t)v[i];
-                }
-                have |= 2;
-            } else if (!strcmp(k, "data_offsets")) {
-                uint64_t v[2];
-                if (parse_uint_array(ps, v, 2) != 2) return free(k), perr(ps, "bad data_offsets");
-                t->begin = v[0];
-                t->end = v[1];
-                have |= 4;
-            } else {
-                free(k);
-                return perr(ps, "unknown key in tensor entry");
+    for (const cJSON *k = e->child; k; k = k->next) {
+        if (duplicate(k)) return perr(path, "duplicate key in tensor entry");
+        if (!strcmp(k->string, "dtype")) {
+            const char *d = cJSON_GetStringValue(k);
+            if (!d || !dtype_size(d) || strlen(d) >= sizeof t->dtype)
+                return perr(path, "unknown dtype");
+            strcpy(t->dtype, d);
+            have |= 1;
+        } else if (!strcmp(k->string, "shape")) {
+            uint64_t v[CLDQN_ST_MAX_DIMS];
+            int n = uint_array(k, v, CLDQN_ST_MAX_DIMS, MAX_EXACT);
+            if (n < 0) return perr(path, "bad shape");
+            t->ndim = n;
+            for (int i = 0; i < n; i++) {
+                if (v[i] > (1ull << 40)) return perr(path, "shape too large");
+                t->shape[i] = (int64_t)v[i];
             }
-            free(k);
-            if (expect(ps, '}')) break;
-            if (!expect(ps, ',')) return perr(ps, "expected ',' or '}'");
+            have |= 2;
+        } else if (!strcmp(k->string, "data_offsets")) {
+            uint64_t v[2];
+            if (uint_array(k, v, 2, MAX_EXACT) != 2) return perr(path, "bad data_offsets");
+            t->begin = v[0];
+            t->end = v[1];
+            have |= 4;
+        } else {
+            return perr(path, "unknown key in tensor entry");
         }
     }
-    if (have != 7) return perr(ps, "tensor entry lacks dtype, shape or data_offsets");
+    if (have != 7) return perr(path, "tensor entry lacks dtype, shape or data_offsets");
     f->n_tensors++;
     return CLDQN_OK;
 }
 
-static cldqn_status parse_meta(parser *ps, cldqn_st_file *f)
+static cldqn_status parse_meta(const char *path, cldqn_st_file *f, const cJSON *m)
 {
-    if (!expect(ps, '{')) return perr(ps, "__metadata__ is not an object");
-    if (expect(ps, '}')) return CLDQN_OK;
-    for (;;) {
-        if (f->n_meta >= MAX_META) return perr(ps, "too many metadata entries");
-        char *k = parse_string(ps);
-        if (!k) return perr(ps, "bad metadata key");
-        if (!expect(ps, ':')) return free(k), perr(ps, "expected ':'");
-        char *v = parse_string(ps);
-        if (!v) return free(k), perr(ps, "metadata values must be strings");
-        f->meta_key[f->n_meta] = k;
-        f->meta_val[f->n_meta++] = v;
-        if (expect(ps, '}')) return CLDQN_OK;
-        if (!expect(ps, ',')) return perr(ps, "expected ',' or '}'");
+    if (!cJSON_IsObject(m)) return perr(path, "__metadata__ is not an object");
+    for (const cJSON *e = m->child; e; e = e->next) {
+        if (f->n_meta >= MAX_META) return perr(path, "too many metadata entries");
+        if (duplicate(e)) return perr(path, "duplicate metadata key");
+        const char *v = cJSON_GetStringValue(e);
+        if (!v) return perr(path, "metadata values must be strings");
+        f->meta_key[f->n_meta] = strdup(e->string);
+        f->meta_val[f->n_meta] = strdup(v);
+        if (!f->meta_key[f->n_meta] || !f->meta_val[f->n_meta++])
+            return cldqn_fail(CLDQN_ERR_NOMEM, "out of memory reading '%s'", path);
     }
+    return CLDQN_OK;
+}
+
+/* The header's JSON (n bytes at p) into f. */
+static cldqn_status parse_header(const char *path, cldqn_st_file *f, const char *p, size_t n)
+{
+    const char *bad = prescan(p, n);
+    if (bad) return perr(path, bad);
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(p, n, &end, 0);
+    if (!root) {
+        char what[64];
+        snprintf(what, sizeof what, "not valid JSON (at byte %zu)",
+                 end && end >= p ? (size_t)(end - p) : (size_t)0);
+        return perr(path, what);
+    }
+    cldqn_status st = CLDQN_OK;
+    if (!cJSON_IsObject(root)) st = perr(path, "not a JSON object");
+    for (const char *q = end; !st && q < p + n; q++)
+        if (*q != ' ' && *q != '\t' && *q != '\n' && *q != '\r')
+            st = perr(path, "trailing bytes after the JSON object");
+    for (const cJSON *e = root->child; !st && e; e = e->next) {
+        if (duplicate(e))
+            st = perr(path, strcmp(e->string, "__metadata__") ? "duplicate tensor name"
+                                                              : "duplicate __metadata__");
+        else if (!strcmp(e->string, "__metadata__"))
+            st = parse_meta(path, f, e);
+        else
+            st = parse_tensor(path, f, e);
+    }
+    cJSON_Delete(root);
+    return st;
 }
 
 static int cmp_begin(const void *a, const void *b)
@@ -473,7 +399,7 @@ static int cmp_begin(const void *a, const void *b)
     return x->begin < y->begin ? -1 : x->begin > y->begin;
 }
 
-static cldqn_status validate(cldqn_st_file *f, parser *ps)
+static cldqn_status validate(cldqn_st_file *f, const char *path)
 {
     const st_tensor *order[MAX_TENSORS];
     for (int i = 0; i < f->n_tensors; i++) {
@@ -482,8 +408,8 @@ static cldqn_status validate(cldqn_st_file *f, parser *ps)
         for (int k = 0; k < t->ndim; k++) numel *= (uint64_t)t->shape[k];
         if (t->end < t->begin || t->end - t->begin != numel * dtype_size(t->dtype))
             return cldqn_fail(CLDQN_ERR_FORMAT,
-                              "'%s': tensor '%s': data_offsets do not match dtype and shape",
-                              ps->path, t->name);
+                              "'%s': tensor '%s': data_offsets do not match dtype and shape", path,
+                              t->name);
         order[i] = t;
     }
     qsort(order, (size_t)f->n_tensors, sizeof order[0], cmp_begin);
@@ -491,19 +417,19 @@ static cldqn_status validate(cldqn_st_file *f, parser *ps)
     for (int i = 0; i < f->n_tensors; i++) {
         if (order[i]->begin != at)
             return cldqn_fail(CLDQN_ERR_FORMAT,
-                              "'%s': tensor '%s': data_offsets overlap or leave a gap", ps->path,
+                              "'%s': tensor '%s': data_offsets overlap or leave a gap", path,
                               order[i]->name);
         at = order[i]->end;
     }
     if (at > f->data_size)
         return cldqn_fail(CLDQN_ERR_FORMAT,
-                          "'%s': truncated: tensors need %llu data bytes, file has %zu", ps->path,
+                          "'%s': truncated: tensors need %llu data bytes, file has %zu", path,
                           (unsigned long long)at, f->data_size);
     if (at < f->data_size)
         return cldqn_fail(CLDQN_ERR_FORMAT,
                           "'%s': %zu bytes after the last tensor are described by no tensor in "
                           "the header (a tensor missing from it, or a damaged file)",
-                          ps->path, f->data_size - (size_t)at);
+                          path, f->data_size - (size_t)at);
     return CLDQN_OK;
 }
 
@@ -543,7 +469,6 @@ cldqn_status cldqn_st_read(const char *path, cldqn_st_file **out)
         return cldqn_fail(CLDQN_ERR_NOMEM, "out of memory reading '%s'", path);
     }
     f->size = fsize;
-    parser ps = {0, 0, path};
     cldqn_status st = CLDQN_OK;
     unsigned char prefix[8];
     if (f->size < 8) {
@@ -577,45 +502,10 @@ cldqn_status cldqn_st_read(const char *path, cldqn_st_file **out)
         st = cldqn_fail(CLDQN_ERR_IO, "cannot read '%s'", path);
         goto fail;
     }
-    ps.p = (const char *)f->bytes + 8;
-    ps.end = ps.p + hlen;
     f->data_size = f->size - 8 - (size_t)hlen;
-    if (!expect(&ps, '{')) {
-        st = perr(&ps, "not a JSON object");
-        goto fail;
-    }
-    if (!expect(&ps, '}')) {
-        for (;;) {
-            char *k = parse_string(&ps);
-            if (!k) {
-                st = perr(&ps, "bad key");
-                goto fail;
-            }
-            if (!expect(&ps, ':')) {
-                free(k);
-                st = perr(&ps, "expected ':'");
-                goto fail;
-            }
-            if (!strcmp(k, "__metadata__")) {
-                free(k);
-                st = parse_meta(&ps, f);
-            } else {
-                st = parse_tensor(&ps, f, k);
-            }
-            if (st) goto fail;
-            if (expect(&ps, '}')) break;
-            if (!expect(&ps, ',')) {
-                st = perr(&ps, "expected ',' or '}'");
-                goto fail;
-            }
-        }
-    }
-    ws(&ps);
-    if (ps.p != ps.end) {
-        st = perr(&ps, "trailing bytes after the JSON object");
-        goto fail;
-    }
-    st = validate(f, &ps);
+    st = parse_header(path, f, (const char *)f->bytes + 8, (size_t)hlen);
+    if (st) goto fail;
+    st = validate(f, path);
     if (st) goto fail;
     /* The header agrees with the file's size: now the tensor data. */
     unsigned char *all = realloc(f->bytes, f->size);
@@ -713,7 +603,7 @@ cldqn_status cldqn_checkpoint_save(const char *path, const cldqn_config *cfg,
         e[i].data = params + t->offset;
     }
     size_t need = cldqn_config_to_json(cfg, NULL, 0);
-    char *json = malloc(need + 1);
+    char *json = need ? malloc(need + 1) : NULL; /* 0: out of memory */
     if (!json) return cldqn_fail(CLDQN_ERR_NOMEM, "out of memory saving '%s'", path);
     cldqn_config_to_json(cfg, json, need + 1);
     char sh[5][16];
@@ -753,9 +643,8 @@ cldqn_status cldqn_checkpoint_load(const char *path, cldqn_config *cfg, cldqn_la
                           path);
     }
     /* The stored JSON names its preset; its keys override the preset's. */
-    const char *pp = strstr(json, "\"preset\": \"");
-    char preset[16] = "default";
-    if (pp) sscanf(pp + 11, "%15[a-z]", preset);
+    char preset[16];
+    cldqn_config_json_preset(json, preset, sizeof preset);
     cldqn_config c;
     if (cldqn_config_preset(&c, preset) != CLDQN_OK) cldqn_config_preset(&c, "default");
     st = cldqn_config_from_json(&c, json);

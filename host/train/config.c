@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cldqn/files.h"
+#include "cldqn/json.h"
 
 typedef enum { K_INT, K_I64, K_U64, K_FLOAT, K_DOUBLE, K_BOOL, K_STR, K_ENUM } key_type;
 
@@ -583,112 +584,142 @@ static size_t value_text(const cldqn_config *cfg, const key_def *k, char *buf, s
     return 0;
 }
 
-/* Appends to a bounded buffer, tracking the length that would be needed. */
-typedef struct {
-    char *buf;
-    size_t size, len;
-} sbuf;
+/* JSON numbers beyond this are inexact as doubles (what cJSON reads them
+ * as): larger integers are written as strings, which read back exactly. */
+#define MAX_EXACT 9007199254740991.0
 
-static void sb_put(sbuf *b, const char *s, size_t n)
+/* The persisted settings as JSON text (malloc'd), NULL when out of memory. */
+static char *config_json(const cldqn_config *cfg)
 {
-    for (size_t i = 0; i < n; i++, b->len++)
-        if (b->len + 1 < b->size) b->buf[b->len] = s[i];
-    if (b->size) b->buf[b->len < b->size ? b->len : b->size - 1] = 0;
-}
-
-size_t cldqn_config_to_json(const cldqn_config *cfg, char *buf, size_t size)
-{
-    sbuf b = {buf, size, 0};
-    char v[512];
     cldqn_config neutral = *cfg;
     set_neutral(&neutral);
-    sb_put(&b, "{\"preset\": \"", 12);
-    sb_put(&b, cfg->preset, strlen(cfg->preset));
-    sb_put(&b, "\"", 1);
-    for (size_t i = 0; i < N_KEYS; i++) {
+    cJSON *root = cJSON_CreateObject();
+    int ok = root && cJSON_AddStringToObject(root, "preset", cfg->preset);
+    char v[512];
+    for (size_t i = 0; ok && i < N_KEYS; i++) {
         const key_def *k = &keys[i];
         if (!k->persist) continue;
         if (k->persist == 2 &&
             !memcmp((const char *)cfg + k->off, (const char *)&neutral + k->off, type_size(k)))
             continue;
-        size_t n = value_text(cfg, k, v, sizeof v);
-        int quote = k->type == K_ENUM || k->type == K_STR;
-        sb_put(&b, ", \"", 3);
-        sb_put(&b, k->name, strlen(k->name));
-        sb_put(&b, "\": ", 3);
-        if (quote) sb_put(&b, "\"", 1);
-        sb_put(&b, v, n < sizeof v ? n : sizeof v - 1);
-        if (quote) sb_put(&b, "\"", 1);
+        value_text(cfg, k, v, sizeof v);
+        cJSON *item;
+        const int integer = k->type == K_INT || k->type == K_I64 || k->type == K_U64;
+        if (k->type == K_ENUM || k->type == K_STR || (integer && fabs(strtod(v, NULL)) > MAX_EXACT))
+            item = cJSON_CreateString(v);
+        else if (k->type == K_BOOL)
+            item = cJSON_CreateBool(*(const int *)((const char *)cfg + k->off));
+        else /* the shortest text that reads back, not cJSON's %1.17g of a double */
+            item = cJSON_CreateRaw(v);
+        ok = item && cJSON_AddItemToObject(root, k->name, item);
+        if (item && !ok) cJSON_Delete(item);
     }
-    sb_put(&b, "}", 1);
-    return b.len;
+    /* cldqn's spacing, which checkpoints hold and users grep ("gamma": 0.9). */
+    char *text = ok ? cldqn_json_print(root) : NULL;
+    cJSON_Delete(root);
+    return text;
 }
 
-/* The JSON written above is flat: string, number and bool values only, and
- * keys and strings without escapes. Anything else is a format error. */
+size_t cldqn_config_to_json(const cldqn_config *cfg, char *buf, size_t size)
+{
+    char *json = config_json(cfg);
+    size_t n = json ? strlen(json) : 0;
+    if (size) snprintf(buf, size, "%s", json ? json : "");
+    free(json);
+    return n;
+}
+
+/* A JSON value as the text cldqn_config_set reads; NULL (and an error) for
+ * what no setting takes. */
+static const char *json_value_text(const cJSON *v, const key_def *k, char *buf, size_t size)
+{
+    if (cJSON_IsString(v)) return v->valuestring;
+    if (cJSON_IsBool(v)) return cJSON_IsTrue(v) ? "true" : "false";
+    if (!cJSON_IsNumber(v)) {
+        cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: %s: not a string, number or bool", v->string);
+        return NULL;
+    }
+    const double d = v->valuedouble;
+    const int integer = k && (k->type == K_INT || k->type == K_I64 || k->type == K_U64);
+    if (integer && isfinite(d) && d == floor(d) && fabs(d) > MAX_EXACT) {
+        cldqn_fail(CLDQN_ERR_FORMAT,
+                   "config JSON: %s: %.17g is past 2^53, where JSON numbers are inexact (write "
+                   "it as a string)",
+                   v->string, d);
+        return NULL;
+    }
+    if (d == floor(d) && fabs(d) <= MAX_EXACT) {
+        snprintf(buf, size, "%.0f", d);
+        return buf;
+    }
+    /* The shortest text that reads back to d: what the message shows. */
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, d);
+        if (strtod(buf, NULL) == d) break;
+    }
+    return buf;
+}
+
+/* The JSON is a flat object of string, number and bool values, each key
+ * once; anything else is a format error. */
 cldqn_status cldqn_config_from_json(cldqn_config *cfg, const char *json)
 {
-    const char *p = json;
-    char key[64], val[512];
     set_neutral(cfg); /* what the keys written only when not neutral mean when absent */
-#define SKIP_WS()                                                                                  \
-    while (isspace((unsigned char)*p)) p++
-    SKIP_WS();
-    if (*p++ != '{') return cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: expected '{'");
-    SKIP_WS();
-    if (*p == '}') return CLDQN_OK;
-    for (;;) {
-        SKIP_WS();
-        if (*p++ != '"') return cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: expected a key");
-        size_t n = 0;
-        while (*p && *p != '"' && *p != '\\' && n + 1 < sizeof key) key[n++] = *p++;
-        key[n] = 0;
-        if (*p++ != '"') return cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: bad key");
-        SKIP_WS();
-        if (*p++ != ':') return cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: expected ':'");
-        SKIP_WS();
-        n = 0;
-        if (*p == '"') {
-            p++;
-            while (*p && *p != '"' && *p != '\\' && n + 1 < sizeof val) val[n++] = *p++;
-            if (*p++ != '"') return cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: bad string");
-        } else {
-            while (*p && *p != ',' && *p != '}' && !isspace((unsigned char)*p) &&
-                   n + 1 < sizeof val)
-                val[n++] = *p++;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(json, &end, 1);
+    if (!root)
+        return cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: not valid JSON (at byte %zu)",
+                          end && end >= json ? (size_t)(end - json) : (size_t)0);
+    cldqn_status st = CLDQN_OK;
+    if (!cJSON_IsObject(root)) st = cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: not an object");
+    for (const cJSON *e = root->child; !st && e; e = e->next) {
+        const char *key = e->string;
+        for (const cJSON *o = root->child; o != e; o = o->next)
+            if (!strcmp(o->string, key)) {
+                st = cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: '%.64s' given twice", key);
+                break;
+            }
+        if (st) break;
+        const key_def *k = strcmp(key, "preset") ? find_key(key) : NULL;
+        if (strcmp(key, "preset") && (!k || !k->persist)) {
+            st = cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: unknown setting '%.64s'", key);
+            break;
         }
-        val[n] = 0;
-        char org[96];
-        snprintf(org, sizeof org, "config JSON: %s", key);
-        if (!strcmp(key, "preset")) {
-            /* Only a known preset: the name is written back into checkpoints
-             * unescaped (fuzzing found '"preset":x"' turning into bad JSON). */
+        char num[32];
+        const char *val = json_value_text(e, k, num, sizeof num);
+        if (!val) {
+            st = CLDQN_ERR_FORMAT;
+            break;
+        }
+        if (!k) {
+            /* Only a known preset: its name is written back into checkpoints. */
             cldqn_config known;
             if (strlen(val) >= sizeof cfg->preset || cldqn_config_preset(&known, val) != CLDQN_OK)
-                return cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: unknown preset '%.16s'", val);
-            memcpy(cfg->preset, val, strlen(val) + 1);
-        } else {
-            const key_def *k = find_key(key);
-            if (!k || !k->persist)
-                return cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: unknown setting '%s'", key);
-            if (cldqn_config_set(cfg, key, val, org) != CLDQN_OK) {
-                /* Copy first: the message buffer is also the output. */
-                char msg[512];
-                snprintf(msg, sizeof msg, "%s", cldqn_last_error());
-                return cldqn_fail(CLDQN_ERR_FORMAT, "%s", msg);
-            }
-        }
-        SKIP_WS();
-        if (*p == ',') {
-            p++;
+                st = cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: unknown preset '%.16s'", val);
+            else
+                memcpy(cfg->preset, val, strlen(val) + 1);
             continue;
         }
-        if (*p++ != '}') return cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: expected ',' or '}'");
-        SKIP_WS();
-        if (*p) return cldqn_fail(CLDQN_ERR_FORMAT, "config JSON: trailing characters");
-        return CLDQN_OK;
+        char org[96];
+        snprintf(org, sizeof org, "config JSON: %.64s", key);
+        if (cldqn_config_set(cfg, key, val, org) != CLDQN_OK) {
+            /* Copy first: the message buffer is also the output. */
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", cldqn_last_error());
+            st = cldqn_fail(CLDQN_ERR_FORMAT, "%s", msg);
+        }
     }
-#undef SKIP_WS
+    cJSON_Delete(root);
+    return st;
+}
+
+/* The "preset" of a config JSON into buf ("" when it has none). */
+void cldqn_config_json_preset(const char *json, char *buf, size_t size)
+{
+    cJSON *root = cJSON_Parse(json);
+    const char *p = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "preset"));
+    snprintf(buf, size, "%s", p ? p : "");
+    cJSON_Delete(root);
 }
 
 cldqn_status cldqn_config_value(const cldqn_config *cfg, const char *key, char *buf, size_t size)

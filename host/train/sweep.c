@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cldqn/files.h"
 #include "cldqn/population.h"
 
 /* Which keys may differ, and how, is a column of config.c's key table. */
@@ -133,10 +134,10 @@ cldqn_status cldqn_population_sweep_file(const cldqn_config *base, const char *p
 {
     *text = NULL;
     *n = 0;
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return cldqn_fail(CLDQN_ERR_IO, "--sweep-file: cannot open '%s': %s", path,
-                          strerror(errno));
+    /* A FIFO is refused, not waited on; a directory is no sweep file. */
+    FILE *f;
+    cldqn_status ost = cldqn_open_regular("--sweep-file: ", path, &f, NULL);
+    if (ost != CLDQN_OK) return ost;
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap), line[4096];
     cldqn_status st = buf ? CLDQN_OK : cldqn_fail(CLDQN_ERR_NOMEM, "out of memory");

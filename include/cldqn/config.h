@@ -112,6 +112,9 @@ size_t cldqn_config_to_json(const cldqn_config *cfg, char *buf, size_t size);
 /* Applies the keys of a flat JSON object written by cldqn_config_to_json. */
 cldqn_status cldqn_config_from_json(cldqn_config *cfg, const char *json);
 
+/* The "preset" of such JSON into buf ("" when it has none or is no JSON). */
+void cldqn_config_json_preset(const char *json, char *buf, size_t size);
+
 /* The value of setting `key` as --print-config writes it, into buf (always
  * NUL-terminated); CLDQN_ERR_ARG for an unknown key. */
 cldqn_status cldqn_config_value(const cldqn_config *cfg, const char *key, char *buf, size_t size);

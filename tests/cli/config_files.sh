@@ -6,7 +6,8 @@
 #  - --preset and a file starting from another preset, or a resumed run and
 #    such a file, are refused in one line;
 #  - a directory or FIFO given as --config is refused at once (a directory
-#    was read as an empty config and training ran on defaults);
+#    was read as an empty config and training ran on defaults), and so is
+#    one given as --sweep-file (a FIFO blocked it);
 #  - a line over 2,046 bytes is refused, not split into two lines (the tail
 #    of '# <2047 characters>lr = 0.5' set lr).
 # Usage: bash config_files.sh /path/to/cldqn /path/to/source
@@ -32,6 +33,9 @@ refused 2 "'$T/dir' is not a regular file" --config "$T/dir" --steps 300 --quiet
 [ ! -e "$T/d.st" ] || fail "training ran on a directory config"
 mkfifo "$T/fifo"
 refused 2 "is not a regular file" --config "$T/fifo"
+# --sweep-file alike (a FIFO blocked, a directory failed as a read error).
+refused 2 "^cldqn: --sweep-file: '$T/dir' is not a regular file" --sweep-file "$T/dir" --steps 300
+refused 2 "^cldqn: --sweep-file: '$T/fifo' is not a regular file" --sweep-file "$T/fifo" --steps 300
 
 {
     printf '# '

@@ -20,6 +20,12 @@ for key in mean_return optimal_return success_rate mean_steps; do
 done
 echo "$json" | grep -q '"optimal_return": 7.930000' || fail "optimum is not 7.93: $json"
 [ "$("$BIN" eval "$T/a.st" --json)" = "$json" ] || fail "eval is not deterministic"
+# The path is escaped as JSON (cJSON): a tab in it was dropped from the line.
+cp "$T/a.st" "$T/tab"$'\t'"\"q.st"
+name=$("$BIN" eval "$T/tab"$'\t'"\"q.st" --json |
+    python3 -c 'import json, sys; print(json.loads(sys.stdin.read())["checkpoint"])') ||
+    fail "eval --json of a path with a tab and a quote is no JSON"
+[ "$name" = "$T/tab"$'\t'"\"q.st" ] || fail "path read back as '$name'"
 text=$("$BIN" eval "$T/a.st") || fail "eval"
 echo "$text" | grep -q "^deterministic Taxi, 300 start states: mean return" || fail "text: $text"
 

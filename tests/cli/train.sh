@@ -42,6 +42,15 @@ expect_usage_error "cldqn: --batch: -4 is not in [1, 65536]" --batch -4
 expect_usage_error "cldqn: --lr: 0 is not > 0" --lr=0
 expect_usage_error "cldqn: train: unknown option '--frobnicate' (see cldqn train --help)" --frobnicate 3
 expect_usage_error "cldqn: --steps: needs a value" --steps
+# getopt_long reads the flags: no abbreviations ("--ste" was never --steps),
+# no value for a flag that takes none (--print-config=x was ignored), the
+# '_' spelling config files take, and no "--" (cldqn has no operands).
+expect_usage_error "cldqn: train: unknown option '--ste' (see cldqn train --help)" --ste 100
+expect_usage_error "cldqn: --print-config: takes no value" --print-config=x
+expect_usage_error "cldqn: train: unknown option '--' (see cldqn train --help)" --steps 10 --
+expect_usage_error "cldqn: train: unexpected argument 'foo'" --quiet foo
+"$BIN" train --learning_starts 77 --print-config | grep -Eq '^learning-starts += 77 ' ||
+    fail "--learning_starts is not --learning-starts"
 expect_usage_error "cldqn: --preset: unknown preset 'fast' (seed, default)" --preset fast
 expect_usage_error "cldqn: --until-optimal: needs a Markov model of Taxi (no --fickle)" --until-optimal --fickle
 expect_usage_error "" --config "$T/printed" --replay 3 --batch 4

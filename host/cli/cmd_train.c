@@ -652,8 +652,8 @@ int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *
         }
         int rc;
         if (run) {
-            /* cldqn-mpi put its own handler in place before MPI_Init. */
-            pthread_sigmask(SIG_UNBLOCK, &held_signals, NULL);
+            /* Still held: cldqn-mpi's runner puts its handler in place and
+             * releases them once its devices are set up (mpi_main.c). */
             rc = run(run_ctx, &cfg, cfg.population, sweep, n_sweep);
         } else {
             cldqn_config *cfgs = NULL;

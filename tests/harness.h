@@ -10,6 +10,8 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "cldqn/net.h"
+
 int register_suites(void);
 
 /* Adds a suite with the given tests (NULL-terminated {name, fn} pairs). */
@@ -39,5 +41,17 @@ double harness_excess(const float *a, const float *b, size_t n, double atol, dou
     } while (0)
 void harness_report_close(const char *what, const float *a, const float *b, size_t i, double atol,
                           double rtol, const char *file, int line);
+
+/* 2 gamma_n (test_kernels.c): two float evaluations of an n-term sum may
+ * differ by this per unit of sum|terms|. */
+double harness_sum_bound(size_t n);
+
+/* Bounds of |device - reference| after one clipped update from identical
+ * inputs whose gradient norm's relative difference is at most rho: grad g
+ * (clipped), m, v, params (bounds[0..3], N each). ref: the reference's
+ * params, grad, m, v after the update, t its Adam step after the update
+ * (the derivation: harness.c). */
+void harness_clip_bounds(const cldqn_learn_config *cfg, size_t N, float *const ref[4], int t,
+                         double rho, double *bounds[4]);
 
 #endif

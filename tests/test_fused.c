@@ -105,49 +105,6 @@ static double max_diff(const float *a, const float *b, size_t n)
     return m;
 }
 
-/* 2 gamma_n (test_kernels.c): two float evaluations of an n-term sum may
- * differ by this per unit of sum|terms|. */
-static double sum_bound(size_t n)
-{
-    const double nu = (double)n * 0x1p-24;
-    return 2.0 * nu / (1.0 - nu);
-}
-
-/* Bounds of |device - reference| after one clipped update from identical
- * inputs whose gradient norm's relative difference is at most rho: grad g
- * (clipped), m, v, params (bounds[0..3], N each). ref: the reference's
- * results, t its Adam step after the update. */
-static void clip_bounds(const cldqn_learn_config *cfg, size_t N, float *const ref[4], int t,
-                        double rho, double *bounds[4])
-{
-    const double u = 0x1p-24, omb1 = 1.0 - cfg->beta1, omb2 = 1.0 - cfg->beta2;
-    const double bc1 = 1.0 - pow(cfg->beta1, t), bc2 = 1.0 - pow(cfg->beta2, t);
-    const int torch = cfg->adam == CLDQN_ADAM_TORCH;
-    const double step = torch ? cfg->lr / bc1 : cfg->lr * sqrt(bc2) / bc1;
-    const double s1 = torch ? sqrt(bc2) : 1.0;
-    for (size_t i = 0; i < N; i++) {
-        const double g = fabs(ref[1][i]), m = fabs(ref[2][i]), v = ref[3][i];
-        /* g * coef: coef's difference and one rounding each. */
-        const double dg = (rho + 2 * u) * g;
-        /* m = b1 m0 + omb1 g, v = b2 v0 + omb2 g g: 2 and 3 roundings each. */
-        const double dm = omb1 * dg + 4 * u * (omb1 * g + m);
-        const double dv = omb2 * (2 * g + dg) * dg + 6 * u * (omb2 * g * g + v);
-        /* p -= step m / (sqrt(v) / s1 + eps): |sqrt a - sqrt b| = |a - b| /
-         * (sqrt a + sqrt b); the smallest denominator over v +- dv. */
-        const double vlo = v - dv > 0 ? v - dv : 0;
-        const double den = sqrt(v) / s1 + cfg->eps, den_lo = sqrt(vlo) / s1 + cfg->eps;
-        const double dden = dv / (sqrt(v) + sqrt(vlo) > 0 ? sqrt(v) + sqrt(vlo) : 1) / s1;
-        const double upd = step * m / den;
-        const double dupd = step * (dm / den_lo + (m + dm) * dden / (den * den_lo));
-        /* sqrt, / s1, + eps, /, *, +: 6 roundings each of values that differ. */
-        const double dp = dupd + 12 * u * (upd + fabs(ref[0][i]));
-        bounds[0][i] = dp;
-        bounds[1][i] = dg;
-        bounds[2][i] = dm;
-        bounds[3][i] = dv;
-    }
-}
-
 /* Largest |a - b| / bound over n floats (0 where they are equal, inf where
  * they differ and the bound is 0, NaN counts as infinite). */
 static double max_share(const float *a, const float *b, const double *bound, size_t n)
@@ -256,9 +213,10 @@ static void run_case_mode(const fused_case *c, int table)
                             CL_SUCCESS);
         /* Clipped (mean mode): the norm's relative difference rho, from
          * n squares, sqrt and the coefficient's + 1e-6 and divide. */
-        const double rho = c->clip > 0 && c->mode == CLDQN_UPDATE_MEAN ? sum_bound(N + 4) : 0;
+        const double rho =
+            c->clip > 0 && c->mode == CLDQN_UPDATE_MEAN ? harness_sum_bound(N + 4) : 0;
         for (int k = 0; k < 4; k++) memset(bounds[k], 0, N * sizeof(double));
-        if (rho > 0) clip_bounds(&cfg, N, ref, t_ref, rho, bounds);
+        if (rho > 0) harness_clip_bounds(&cfg, N, ref, t_ref, rho, bounds);
         const int assert_ps = c->mode != CLDQN_UPDATE_PER_SAMPLE || exact_device;
         const char *names[4] = {"params", "grad", "adam m", "adam v"};
         for (int k = 0; k < 4; k++) {
@@ -280,10 +238,10 @@ static void run_case_mode(const fused_case *c, int table)
         if (!nowait) {
             /* The mean (per-sample: sum) of B losses >= 0: sum|terms| is
              * B times the mean, the divide one rounding more. */
-            const double lb =
-                c->mode == CLDQN_UPDATE_MEAN
-                    ? sum_bound((size_t)n + 1) * fabs(ref_loss) / (1 - sum_bound((size_t)n + 1) / 2)
-                    : 0;
+            const double lb = c->mode == CLDQN_UPDATE_MEAN
+                                  ? harness_sum_bound((size_t)n + 1) * fabs(ref_loss) /
+                                        (1 - harness_sum_bound((size_t)n + 1) / 2)
+                                  : 0;
             const double ld = fabs((double)dev_loss - (double)ref_loss);
             if (ld > 0 && !(ld / lb <= worst_share)) worst_share = ld / lb;
             if (!(ld <= lb))

@@ -753,8 +753,8 @@ static int train_with_args(const train_args *args, int pop_k, cldqn_cli_pop_runn
         int rc;
         if (run) {
             free(cfgs);
-            /* cldqn-mpi put its own handler in place before MPI_Init. */
-            pthread_sigmask(SIG_UNBLOCK, &held_signals, NULL);
+            /* Still held: cldqn-mpi's runner puts its handler in place and
+             * releases them once its devices are set up (mpi_main.c). */
             rc = run(run_ctx, &cfg, cfg.population, sweep, n_sweep);
         } else {
             rc = train_population(&cfg, cfgs, n, NULL);

@@ -38,6 +38,32 @@ static void on_signal(int sig)
     stop_signal = sig;
 }
 
+/* SIGINT and SIGTERM are held from before MPI_Init (so MPI's threads and the
+ * OpenCL runtime's inherit the mask) until this rank's devices are set up:
+ * an OpenCL runtime may install handlers of its own meanwhile (Intel's CPU
+ * runtime swallows the signal). Then cldqn's handler goes in and the held
+ * signals are released to it, as `cldqn train` does (cmd_train.c). */
+static sigset_t held_signals;
+
+static void hold_signals(void)
+{
+    sigemptyset(&held_signals);
+    sigaddset(&held_signals, SIGINT);
+    sigaddset(&held_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &held_signals, NULL);
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    pthread_sigmask(SIG_UNBLOCK, &held_signals, NULL);
+}
+
 /* Rank 0 -> all after parsing: train (go = 1, n agents) or exit with rc. */
 typedef struct {
     int32_t go, rc, n;
@@ -269,8 +295,29 @@ static int run_share(const mpi_ctx *mc, const cldqn_config *cfgs, int n, FILE *m
             }
         }
     }
+    catch_signals();
     int any_failed = 0;
     MPI_Allreduce(&rep.rc, &any_failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    /* A signal during any rank's start-up stops every rank before training:
+     * nothing trained, nothing written (the --metrics file rank 0 opened is
+     * removed), the same exit code everywhere. */
+    int held = stop_signal, startup_sig = 0;
+    MPI_Allreduce(&held, &startup_sig, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (!any_failed && startup_sig) {
+        if (mc->rank == 0) {
+            if (metrics) {
+                fclose(metrics);
+                remove(base->metrics);
+            }
+            fprintf(stderr,
+                    "cldqn-mpi: interrupted by %s during start-up; nothing was trained or "
+                    "written\n",
+                    startup_sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        }
+        cldqn_population_free(p);
+        free(mine);
+        return 128 + startup_sig;
+    }
     if (!any_failed && mc->rank == 0 && !base->quiet)
         fprintf(stderr,
                 "training a population of %d agents across %d MPI ranks (preset '%s', seeds "
@@ -516,13 +563,8 @@ static int dispatch(mpi_ctx *mc, int argc, char **argv)
         return cldqn_cmd_train(2, help);
     }
     /* A run that is no population is refused by cldqn_cmd_train_with (the
-     * population may come from a config file). */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+     * population may come from a config file). Signals stay held until
+     * run_share has set up this rank's devices. */
     if (root) {
         int rc = cldqn_cmd_train_with(argc - 1, argv + 1, runner, mc);
         if (!mc->ran) { /* parse error, --print-config ...: the others just exit */
@@ -544,6 +586,7 @@ static int dispatch(mpi_ctx *mc, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    hold_signals();
     MPI_Init(&argc, &argv);
     mpi_ctx mc = {0, 1, 0, 0};
     MPI_Comm_rank(MPI_COMM_WORLD, &mc.rank);

@@ -125,6 +125,61 @@ grep -q "^population of 2 across 2 MPI ranks" "$T/i.out" || fail "SIGINT: no tab
 "$BIN" train --resume "$T/i.safetensors" --steps 1000 --quiet > "$T/out" 2> "$T/err" ||
     fail "resume of the interrupted population: $(cat "$T/err")"
 
+# A signal during start-up (issue 15): SIGINT/SIGTERM are held from before
+# MPI_Init until every rank's devices are set up, so no OpenCL runtime's own
+# handler (Intel's CPU runtime swallows SIGINT) can lose it. Moments: a sweep
+# of delays from the ranks' start, found by polling (no delay has to land in a
+# given phase). mpirun passes a SIGINT on to the ranks as SIGTERM, then SIGKILL
+# to a rank still running after odls_base_sigkill_timeout (1 s by default; 30 s
+# here, so that a rank still building its kernels gets to handle it). Each run
+# ends non-zero, with the start-up message and nothing written, with
+# checkpoints saved, or killed with nothing written; a run the signal missed
+# trains on until the watchdog ends it, and fails.
+startup_signal() { # SIGNAL DELAY
+    local sig=$1 delay=$2 pid watchdog rc i
+    rm -f "$T"/u.* "$T/fired"
+    OMPI_MCA_odls_base_sigkill_timeout=30 mpirun -q --allow-run-as-root --oversubscribe -np 2 \
+        "$MPI_BIN" train --population 2 --steps 100000000 --quiet --out "$T/u.safetensors" \
+        > "$T/u.out" 2> "$T/u.err" &
+    pid=$!
+    (
+        trap 'kill $s; exit 0' TERM
+        sleep 60 &
+        s=$!
+        wait $s
+        touch "$T/fired"
+        kill -TERM $pid
+    ) 2> /dev/null &
+    watchdog=$!
+    for ((i = 0; i < 3000; i++)); do
+        [ "$(pgrep -c -P $pid -f cldqn-mpi)" -ge 2 ] 2> /dev/null && break
+        kill -0 $pid 2> /dev/null || break
+        sleep 0.01
+    done
+    sleep "$delay"
+    kill "-$sig" $pid
+    wait $pid
+    rc=$?
+    kill $watchdog 2> /dev/null
+    wait $watchdog 2> /dev/null
+    [ ! -e "$T/fired" ] || fail "SIG$sig ${delay}s after the ranks started: lost, trained on: $(cat "$T/u.err")"
+    [ $rc -ne 0 ] || fail "SIG$sig ${delay}s after the ranks started: exit 0"
+    if grep -q "during start-up" "$T/u.err"; then
+        [ -z "$(ls "$T" | grep '^u\.safetensors\|^u\.agent')" ] ||
+            fail "SIG$sig ${delay}s: files written during start-up"
+        starts=$((starts + 1))
+    elif grep -q "interrupted; checkpoints saved" "$T/u.err"; then
+        trained=$((trained + 1))
+    elif [ -s "$T/u.err" ] || [ -n "$(ls "$T" | grep '^u\.safetensors\|^u\.agent')" ]; then
+        fail "SIG$sig ${delay}s after the ranks started: exit $rc without saying why: $(cat "$T/u.err")"
+    fi # else mpirun's SIGKILL (after the SIGTERM it sends ranks) came first: nothing written
+}
+starts=0 trained=0
+for d in 0 0.05 0.3; do startup_signal INT "$d"; done
+startup_signal TERM 0.05
+[ $((starts + trained)) -gt 0 ] || fail "no signal reached cldqn-mpi's handler"
+echo "mpi.sh: start-up signals: $starts in start-up, $trained in training"
+
 # Errors: one line, the same code from every rank (mpirun returns it).
 expect_error() { # code, pattern, args...
     local code=$1 pat=$2

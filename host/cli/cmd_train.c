@@ -86,7 +86,7 @@ static void print_sweep_keys(FILE *f)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: cldqn train [--preset seed|default] [--seed S] [--out FILE] [--until-optimal]\n"
+            "usage: cldqn train [--preset seed|default|next] [--seed S] [--out FILE] [--until-optimal]\n"
             "                   [--steps N] [--episodes N] [--device D] [--backend opencl|ref]\n"
             "                   [--quiet] [--print-config] [--config FILE] [--resume FILE]\n"
             "                   [--metrics FILE.jsonl] [--render-every N] [--eval-every K]\n"

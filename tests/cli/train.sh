@@ -51,7 +51,7 @@ expect_usage_error "cldqn: train: unknown option '--' (see cldqn train --help)" 
 expect_usage_error "cldqn: train: unexpected argument 'foo'" --quiet foo
 "$BIN" train --learning_starts 77 --print-config | grep -Eq '^learning-starts += 77 ' ||
     fail "--learning_starts is not --learning-starts"
-expect_usage_error "cldqn: --preset: unknown preset 'fast' (seed, default)" --preset fast
+expect_usage_error "cldqn: --preset: unknown preset 'fast' (seed, default, next)" --preset fast
 expect_usage_error "cldqn: --until-optimal: needs a Markov model of Taxi (no --fickle)" --until-optimal --fickle
 expect_usage_error "" --config "$T/printed" --replay 3 --batch 4
 printf 'gamma = 3\n' > "$T/bad.cfg"

@@ -46,6 +46,10 @@ void harness_report_close(const char *what, const float *a, const float *b, size
  * differ by this per unit of sum|terms|. */
 double harness_sum_bound(size_t n);
 
+/* Largest |a - b| / bound over n floats: 0 where they are equal, inf where
+ * they differ under a bound of 0 or either is NaN. */
+double harness_max_share(const float *a, const float *b, const double *bound, size_t n);
+
 /* Bounds of |device - reference| after one clipped update from identical
  * inputs whose gradient norm's relative difference is at most rho: grad g
  * (clipped), m, v, params (bounds[0..3], N each). ref: the reference's

@@ -105,20 +105,6 @@ static double max_diff(const float *a, const float *b, size_t n)
     return m;
 }
 
-/* Largest |a - b| / bound over n floats (0 where they are equal, inf where
- * they differ and the bound is 0, NaN counts as infinite). */
-static double max_share(const float *a, const float *b, const double *bound, size_t n)
-{
-    double m = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        const double d = fabs((double)a[i] - (double)b[i]);
-        if (d == 0) continue;
-        const double r = isnan(d) ? INFINITY : d / bound[i];
-        if (!(r <= m)) m = isnan(r) ? INFINITY : r;
-    }
-    return m;
-}
-
 static double worst_share; /* over a test: largest error / bound */
 
 /* table: 0 target forward in every update, 1 max_a Q_target(s') from the
@@ -220,7 +206,8 @@ static void run_case_mode(const fused_case *c, int table)
         const int assert_ps = c->mode != CLDQN_UPDATE_PER_SAMPLE || exact_device;
         const char *names[4] = {"params", "grad", "adam m", "adam v"};
         for (int k = 0; k < 4; k++) {
-            double d = max_diff(dev[k], ref[k], N), sh = max_share(dev[k], ref[k], bounds[k], N);
+            double d = max_diff(dev[k], ref[k], N),
+                   sh = harness_max_share(dev[k], ref[k], bounds[k], N);
             if (d > worst) worst = d;
             if (!assert_ps) {
                 if (d > 0)

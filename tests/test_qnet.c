@@ -193,20 +193,6 @@ static void q_bound(const cldqn_layout *lay, const float *p, double *qb)
     free(h);
 }
 
-/* Largest |a - b| / bound over n floats (0 where equal; inf where they
- * differ with a bound of 0). */
-static double share_of(const float *a, const float *b, const double *bound, size_t n)
-{
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        const double d = fabs((double)a[i] - (double)b[i]);
-        if (d == 0) continue;
-        const double r = isnan(d) ? INFINITY : d / bound[i];
-        if (!(r <= m)) m = isnan(r) ? INFINITY : r;
-    }
-    return m;
-}
-
 static double worst_share; /* derived mode: over a case, largest error / bound */
 
 /* The reference takes the device's params, target, Adam moments and step. */
@@ -303,7 +289,7 @@ static double compare_backends(const cldqn_net_shape *sh, cldqn_learn_config cfg
                                     harness_sum_bound(T + 4), bounds);
             static const char *const names[4] = {"params", "grad", "adam m", "adam v"};
             for (int k = 0; k < 4; k++) {
-                const double sh_k = share_of(da[k], ra[k], bounds[k], T);
+                const double sh_k = harness_max_share(da[k], ra[k], bounds[k], T);
                 const double d = max_abs_diff(da[k], ra[k], T);
                 if (d > worst) worst = d;
                 if (!(sh_k <= worst_share)) worst_share = sh_k;
@@ -345,7 +331,7 @@ static double compare_backends(const cldqn_net_shape *sh, cldqn_learn_config cfg
     CU_ASSERT_EQUAL(cldqn_qnet_q_values(dev, states, S, qa), CLDQN_OK);
     CU_ASSERT_EQUAL(cldqn_qnet_q_values(ref, states, S, qb), CLDQN_OK);
     if (derive) {
-        const double sq = share_of(qa, qb, qbound, (size_t)S * A);
+        const double sq = harness_max_share(qa, qb, qbound, (size_t)S * A);
         if (!(sq <= worst_share)) worst_share = sq;
         if (!(sq <= 1)) fprintf(stderr, "Q-values: %g of the bound\n", sq);
         CU_ASSERT(sq <= 1);

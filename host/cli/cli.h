@@ -9,6 +9,12 @@
 
 #define CLDQN_EXIT_NOT_OPTIMAL 3
 
+/* SIGINT and SIGTERM blocked in the calling thread (before the first
+ * OpenCL call, so every thread started later inherits the mask), and later
+ * given to handler and released (host/cli/signals.c). */
+void cldqn_cli_hold_signals(void);
+void cldqn_cli_catch_signals(void (*handler)(int));
+
 #include <stdio.h>
 
 #include "cldqn/config.h"

@@ -37,27 +37,11 @@ static void on_signal(int sig)
  * can die mid-write of its cache), and the runtime's threads, started
  * meanwhile, inherit the mask. A signal that comes during start-up is
  * delivered to cldqn's handler once it is released. */
-static sigset_t held_signals;
-
-static void hold_signals(void)
-{
-    sigemptyset(&held_signals);
-    sigaddset(&held_signals, SIGINT);
-    sigaddset(&held_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &held_signals, NULL);
-}
-
 /* cldqn's handler, then the held signals released: 1 (after saying so) if
  * one came during start-up, when nothing has been trained or written. */
 static int catch_signals(void)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    pthread_sigmask(SIG_UNBLOCK, &held_signals, NULL);
+    cldqn_cli_catch_signals(on_signal);
     if (!stop_signal) return 0;
     fprintf(stderr, "cldqn: interrupted by %s during start-up; nothing was trained or written\n",
             stop_signal == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -85,27 +69,27 @@ static void print_sweep_keys(FILE *f)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: cldqn train [--preset seed|default|next] [--seed S] [--out FILE] [--until-optimal]\n"
-            "                   [--steps N] [--episodes N] [--device D] [--backend opencl|ref]\n"
-            "                   [--quiet] [--print-config] [--config FILE] [--resume FILE]\n"
-            "                   [--metrics FILE.jsonl] [--render-every N] [--eval-every K]\n"
-            "                   [--save-every N] [--rainy] [--fickle] [--time-limit N]\n"
-            "                   [--population K] [--sweep KEY=V1,V2,... ...] [--sweep-file F]\n"
-            "                   [--profile TRACE.json] [--profile-steps N]\n"
-            "                   [--KEY VALUE for any setting below]\n\n"
-            "--profile writes a Chrome trace (chrome://tracing, ui.perfetto.dev; tools/profile\n"
-            "prints a per-kernel table): the loop's phases, the Q-network's calls and every\n"
-            "kernel and transfer from OpenCL profiling events, for the N env steps from\n"
-            "learning-starts (--profile-steps, default 2000; 0 = the whole run). Results are\n"
-            "unchanged; the profiled steps run slower (one wait per network call).\n\n"
-            "--envs N steps N Taxi instances together (default 1): one launch gives the greedy\n"
-            "actions of all exploiting envs; train-every, target-every, eval-every, save-every\n"
-            "and the limits count env steps over all envs (a run may end up to N-1 steps past\n"
-            "--steps). The seed preset (target-every 0) needs --envs 1.\n\n"
-            "--population K trains K independent agents (seeds S, S+1, ...) together, one\n"
-            "kernel launch per step; --sweep gives them the cartesian product of values of\n"
-            "the settings agents may differ in:\n");
+    fprintf(f, "usage: cldqn train [--preset seed|default|next] [--seed S] [--out FILE] "
+               "[--until-optimal]\n"
+               "                   [--steps N] [--episodes N] [--device D] [--backend opencl|ref]\n"
+               "                   [--quiet] [--print-config] [--config FILE] [--resume FILE]\n"
+               "                   [--metrics FILE.jsonl] [--render-every N] [--eval-every K]\n"
+               "                   [--save-every N] [--rainy] [--fickle] [--time-limit N]\n"
+               "                   [--population K] [--sweep KEY=V1,V2,... ...] [--sweep-file F]\n"
+               "                   [--profile TRACE.json] [--profile-steps N]\n"
+               "                   [--KEY VALUE for any setting below]\n\n"
+               "--profile writes a Chrome trace (chrome://tracing, ui.perfetto.dev; tools/profile\n"
+               "prints a per-kernel table): the loop's phases, the Q-network's calls and every\n"
+               "kernel and transfer from OpenCL profiling events, for the N env steps from\n"
+               "learning-starts (--profile-steps, default 2000; 0 = the whole run). Results are\n"
+               "unchanged; the profiled steps run slower (one wait per network call).\n\n"
+               "--envs N steps N Taxi instances together (default 1): one launch gives the greedy\n"
+               "actions of all exploiting envs; train-every, target-every, eval-every, save-every\n"
+               "and the limits count env steps over all envs (a run may end up to N-1 steps past\n"
+               "--steps). The seed preset (target-every 0) needs --envs 1.\n\n"
+               "--population K trains K independent agents (seeds S, S+1, ...) together, one\n"
+               "kernel launch per step; --sweep gives them the cartesian product of values of\n"
+               "the settings agents may differ in:\n");
     print_sweep_keys(f);
     fprintf(f, "Agent i takes combination i mod the count (without --population, one agent\n"
                "per combination). --sweep-file FILE reads the items one a line (# comments).\n"
@@ -631,7 +615,7 @@ int cldqn_cmd_train(int argc, char **argv)
 
 int cldqn_cmd_train_with(int argc, char **argv, cldqn_cli_pop_runner run, void *run_ctx)
 {
-    hold_signals();
+    cldqn_cli_hold_signals();
     int pop_k = 0;
     if (take_population_args(&argc, argv, &pop_k)) return 2;
     train_args args;

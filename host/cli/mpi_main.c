@@ -42,27 +42,7 @@ static void on_signal(int sig)
  * OpenCL runtime's inherit the mask) until this rank's devices are set up:
  * an OpenCL runtime may install handlers of its own meanwhile (Intel's CPU
  * runtime swallows the signal). Then cldqn's handler goes in and the held
- * signals are released to it, as `cldqn train` does (cmd_train.c). */
-static sigset_t held_signals;
-
-static void hold_signals(void)
-{
-    sigemptyset(&held_signals);
-    sigaddset(&held_signals, SIGINT);
-    sigaddset(&held_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &held_signals, NULL);
-}
-
-static void catch_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    pthread_sigmask(SIG_UNBLOCK, &held_signals, NULL);
-}
+ * signals are released to it, as `cldqn train` does (signals.c). */
 
 /* Rank 0 -> all after parsing: train (go = 1, n agents) or exit with rc. */
 typedef struct {
@@ -295,7 +275,7 @@ static int run_share(const mpi_ctx *mc, const cldqn_config *cfgs, int n, FILE *m
             }
         }
     }
-    catch_signals();
+    cldqn_cli_catch_signals(on_signal);
     int any_failed = 0;
     MPI_Allreduce(&rep.rc, &any_failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     /* A signal during any rank's start-up stops every rank before training:
@@ -586,7 +566,7 @@ static int dispatch(mpi_ctx *mc, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    hold_signals();
+    cldqn_cli_hold_signals();
     MPI_Init(&argc, &argv);
     mpi_ctx mc = {0, 1, 0, 0};
     MPI_Comm_rank(MPI_COMM_WORLD, &mc.rank);

@@ -502,8 +502,8 @@ cldqn_status cldqn_config_load_file(cldqn_config *cfg, const char *path)
                     snprintf(base.out, sizeof base.out, "%s", cfg->out);
                     *cfg = base;
                 } else {
-                    st = cldqn_fail(CLDQN_ERR_ARG, "%s: unknown preset '%s' (default, next or seed)", org,
-                                    val);
+                    st = cldqn_fail(CLDQN_ERR_ARG,
+                                    "%s: unknown preset '%s' (default, next or seed)", org, val);
                 }
             }
             continue;

@@ -126,8 +126,10 @@ check_error "$dir/err3" "read-only" "read-only"
 # a read-only file system refuses to unlink what was left (about 1 run in 60,
 # more under load). What must hold is below: the pair is the last complete one.
 # The pair on the read-only disk is the last one saved before the remount:
-# it must be complete (state belongs to weights) and resume.
-s=$(steps_of "$dir/ro/run.safetensors")
+# it must be complete (state belongs to weights) and resume. The state file
+# says where it resumes from: a remount between the two renames leaves the
+# new state beside the previous weights, a pair resume accepts.
+s=$(steps_of "$dir/ro/run.safetensors.state")
 "$bin" train --resume "$dir/ro/run.safetensors" --steps $((s + 3)) --backend ref --quiet \
   >/dev/null 2>"$dir/err3b" || fail "read-only: the last checkpoint (step $s) does not resume: $(cat "$dir/err3b")"
 [ "$(steps_of "$dir/ro/run.safetensors")" = $((s + 3)) ] || fail "read-only: resume did not continue"

@@ -637,9 +637,31 @@ size_t cldqn_config_to_json(const cldqn_config *cfg, char *buf, size_t size)
     return n;
 }
 
+/* The digits of key's number in the flat object's text (keys are unique
+ * there), into buf: NULL if they are not an integer's. */
+static const char *raw_integer(const char *json, const char *key, char *buf, size_t size)
+{
+    const size_t n = strlen(key);
+    for (const char *p = strchr(json, '"'); p; p = strchr(p + 1, '"')) {
+        if (strncmp(p + 1, key, n) || p[n + 1] != '"') continue;
+        const char *q = p + n + 2;
+        while (isspace((unsigned char)*q)) q++;
+        if (*q++ != ':') continue;
+        while (isspace((unsigned char)*q)) q++;
+        size_t len = *q == '-';
+        while (isdigit((unsigned char)q[len])) len++;
+        if (len == 0 || len >= size || strchr(".eE", q[len])) return NULL;
+        memcpy(buf, q, len);
+        buf[len] = 0;
+        return buf;
+    }
+    return NULL;
+}
+
 /* A JSON value as the text cldqn_config_set reads; NULL (and an error) for
- * what no setting takes. */
-static const char *json_value_text(const cJSON *v, const key_def *k, char *buf, size_t size)
+ * what no setting takes. json: the whole text, for integers past 2^53. */
+static const char *json_value_text(const cJSON *v, const key_def *k, const char *json, char *buf,
+                                   size_t size)
 {
     if (cJSON_IsString(v)) return v->valuestring;
     if (cJSON_IsBool(v)) return cJSON_IsTrue(v) ? "true" : "false";
@@ -650,6 +672,9 @@ static const char *json_value_text(const cJSON *v, const key_def *k, char *buf, 
     const double d = v->valuedouble;
     const int integer = k && (k->type == K_INT || k->type == K_I64 || k->type == K_U64);
     if (integer && isfinite(d) && d == floor(d) && fabs(d) > MAX_EXACT) {
+        /* Written as a number before settings went through cJSON: the
+         * digits themselves are exact. */
+        if (raw_integer(json, v->string, buf, size)) return buf;
         cldqn_fail(CLDQN_ERR_FORMAT,
                    "config JSON: %s: %.17g is past 2^53, where JSON numbers are inexact (write "
                    "it as a string)",
@@ -694,7 +719,7 @@ cldqn_status cldqn_config_from_json(cldqn_config *cfg, const char *json)
             break;
         }
         char num[32];
-        const char *val = json_value_text(e, k, num, sizeof num);
+        const char *val = json_value_text(e, k, json, num, sizeof num);
         if (!val) {
             st = CLDQN_ERR_FORMAT;
             break;
